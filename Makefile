@@ -1,0 +1,52 @@
+# LoRAForge: `make run` serves the embedded shape; `make test` runs lint and the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+.PHONY: run test lint format migrate worker beat bench e2e-deps clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput -v 0
+
+run: migrate
+	exec $(PY) -m uvicorn loraforge.asgi:application --host "$(HOST)" --port "$(PORT)" --lifespan on --no-server-header
+
+worker: $(VENV)/.runtime
+	exec $(VENV)/bin/celery -A loraforge worker -Q generation,default --loglevel INFO
+
+beat: $(VENV)/.runtime
+	exec $(VENV)/bin/celery -A loraforge beat --loglevel INFO
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	LORAFORGE_DATA_DIR=$$(mktemp -d) $(PY) manage.py makemigrations --check --dry-run
+	LORAFORGE_DATA_DIR=$$(mktemp -d) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	LORAFORGE_TEST_DB=sqlite $(PY) -m pytest
+	if [ "$$LORAFORGE_TEST_POSTGRES" = "1" ]; then LORAFORGE_TEST_DB=postgres $(PY) -m pytest; fi
+
+bench: $(VENV)/.dev
+	$(PY) bench/adapters_api.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

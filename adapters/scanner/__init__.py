@@ -1,0 +1,1 @@
+"""Reading LoRA files: paths, safetensors headers, hashes and derived fields (SPEC 6.6)."""

@@ -1,0 +1,232 @@
+"""Writes to the adapter catalogue: create, update, activate, delete, bulk, hashing (SPEC 5.2, 6.6.7)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from adapters.models import CURATABLE_FIELDS, WEIGHT_MAX, WEIGHT_MIN, Adapter, HashStatus, ScannedFile
+from adapters.scanner.hashing import sha256_file
+from adapters.scanner.inspect import FileFacts, header_field_values, inspect_file
+
+logger = logging.getLogger("loraforge.adapters")
+
+NAME_VERSION_TAKEN = "adapter with this name and version already exists"
+FILE_TAKEN = "an adapter already exists for this file"
+UNSET: Any = object()
+
+
+def _sync_hash_limit() -> int:
+    return int(settings.LORAFORGE_SYNC_HASH_MAX_MB) * 1024 * 1024
+
+
+def default_weight(preferred: float | None) -> float:
+    if preferred is not None and WEIGHT_MIN <= preferred <= WEIGHT_MAX:
+        return float(preferred)
+    return 1.0
+
+
+def _name_version_taken(name: str, version: str | None, exclude_id: UUID | None = None) -> bool:
+    query = Adapter.objects.filter(name=name)
+    query = query.filter(version=version) if version else query.filter(Q(version__isnull=True) | Q(version=""))
+    if exclude_id is not None:
+        query = query.exclude(pk=exclude_id)
+    return query.exists()
+
+
+def _save_checked(adapter: Adapter, **kwargs: Any) -> None:
+    """Save, turning unique-constraint races into the API's validation errors."""
+    try:
+        with transaction.atomic():
+            adapter.save(**kwargs)
+    except IntegrityError as exc:
+        if Adapter.objects.filter(file_path=adapter.file_path).exclude(pk=adapter.pk).exists():
+            raise ValidationError({"file_path": [FILE_TAKEN]}) from exc
+        raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]}) from exc
+
+
+def apply_file_facts(adapter: Adapter, facts: FileFacts) -> None:
+    """Import-owned fields from the file; curatable ones only when unlocked and non-empty."""
+    for name, value in header_field_values(facts).items():
+        setattr(adapter, name, value)
+    if facts.sha256 is not None:
+        adapter.sha256 = facts.sha256
+        adapter.autov2 = facts.sha256[:10]
+        adapter.hash_status = HashStatus.DONE
+    locked = set(adapter.locked_fields or [])
+    curated = {"base_family": facts.base.family, "base_model": facts.base.label, "sd_version": facts.base.label}
+    for name, value in curated.items():
+        if name not in locked and value not in (None, "", "unknown"):
+            setattr(adapter, name, value)
+    adapter.last_ingested_at = timezone.now()
+
+
+def _remember_file(adapter: Adapter, facts: FileFacts) -> None:
+    """Store the scan cache row for the file and clear any exclusion of its path or hash."""
+    ScannedFile.objects.update_or_create(
+        path=adapter.file_path,
+        defaults={
+            "size": facts.size,
+            "mtime_ns": facts.mtime_ns,
+            "sha256": facts.sha256,
+            "header": facts.header.metadata,
+            "header_error": facts.header.error,
+            "excluded": False,
+            "adapter": adapter,
+            "last_seen_at": timezone.now(),
+        },
+    )
+    if facts.sha256:
+        ScannedFile.objects.filter(sha256=facts.sha256, excluded=True).update(excluded=False)
+
+
+def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
+    """Register one file like a one-file scan, then apply the body on top and lock what it set."""
+    if Adapter.objects.filter(file_path=str(file_path)).exists():
+        raise ValidationError({"file_path": [FILE_TAKEN]})
+    try:
+        size = file_path.stat().st_size
+        facts = inspect_file(file_path, compute_hash=size <= _sync_hash_limit())
+    except OSError:
+        raise ValidationError({"file_path": ["file_path does not exist or is not readable"]}) from None
+    adapter = Adapter(file_path=str(file_path), name=facts.stem[:255], sdnext_name=facts.stem[:200])
+    apply_file_facts(adapter, facts)
+    adapter.hash_status = HashStatus.DONE if facts.sha256 else HashStatus.PENDING
+    for name, value in fields.items():
+        setattr(adapter, name, value)
+    if "weight" not in fields:
+        adapter.weight = default_weight(adapter.preferred_weight)
+    adapter.locked_fields = [name for name in CURATABLE_FIELDS if name in fields]
+    if _name_version_taken(adapter.name, adapter.version):
+        raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
+    with transaction.atomic():
+        _save_checked(adapter)
+        _remember_file(adapter, facts)
+        if adapter.hash_status == HashStatus.PENDING:
+            transaction.on_commit(lambda: enqueue_hash(adapter.pk))
+    return adapter
+
+
+def enqueue_hash(adapter_id: UUID) -> None:
+    from adapters.tasks import hash_adapter_file
+
+    try:
+        hash_adapter_file.delay(str(adapter_id))
+    except Exception:  # the broker is down: the adapter stays "pending" and a rescan hashes it
+        logger.exception("Could not queue hashing of adapter %s", adapter_id)
+
+
+def adapter_hash(*, adapter_id: UUID | str) -> Adapter | None:
+    """Hash the adapter's file (the task behind large ``POST /adapters`` files)."""
+    adapter = Adapter.objects.filter(pk=adapter_id).first()
+    if adapter is None:
+        return None
+    path = Path(adapter.file_path)
+    try:
+        stat = path.stat()
+        digest = sha256_file(path)
+    except OSError as exc:
+        logger.warning("Cannot hash %s: %s", path, exc.strerror)
+        Adapter.objects.filter(pk=adapter.pk).update(hash_status=HashStatus.ERROR, updated_at=timezone.now())
+        adapter.hash_status = HashStatus.ERROR
+        return adapter
+    adapter.sha256, adapter.autov2, adapter.hash_status = digest, digest[:10], HashStatus.DONE
+    adapter.save(update_fields=["sha256", "autov2", "hash_status"])
+    ScannedFile.objects.filter(path=adapter.file_path).update(
+        sha256=digest, size=stat.st_size, mtime_ns=stat.st_mtime_ns
+    )
+    return adapter
+
+
+def adapter_update(*, adapter: Adapter, changes: Mapping[str, Any]) -> Adapter:
+    """Apply a PATCH: every patched curatable field becomes locked (SPEC 6.6.7)."""
+    name = changes.get("name", adapter.name)
+    version = changes.get("version", adapter.version)
+    if ("name" in changes or "version" in changes) and _name_version_taken(name, version, adapter.pk):
+        raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
+    locked = list(changes["locked_fields"]) if "locked_fields" in changes else list(adapter.locked_fields or [])
+    for field_name, value in changes.items():
+        if field_name == "locked_fields":
+            continue
+        setattr(adapter, field_name, value)
+        if field_name in CURATABLE_FIELDS and field_name not in locked:
+            locked.append(field_name)
+    adapter.locked_fields = [field for field in CURATABLE_FIELDS if field in locked]
+    _save_checked(adapter)
+    return adapter
+
+
+def adapter_set_active(*, adapter: Adapter, active: bool, ordinal: Any = UNSET) -> Adapter:
+    adapter.active = active
+    update_fields = ["active"]
+    if ordinal is not UNSET:
+        adapter.ordinal = ordinal
+        update_fields.append("ordinal")
+    adapter.save(update_fields=update_fields)
+    return adapter
+
+
+def _exclude_file(adapter: Adapter) -> None:
+    now = timezone.now()
+    size, mtime_ns = adapter.file_size or 0, 0
+    try:
+        stat = Path(adapter.file_path).stat()
+        size, mtime_ns = stat.st_size, stat.st_mtime_ns
+    except OSError:
+        pass
+    ScannedFile.objects.update_or_create(
+        path=adapter.file_path,
+        defaults={"excluded": True, "adapter": None, "sha256": adapter.sha256, "last_seen_at": now},
+        create_defaults={
+            "excluded": True,
+            "sha256": adapter.sha256,
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "last_seen_at": now,
+        },
+    )
+    if adapter.sha256:
+        ScannedFile.objects.filter(sha256=adapter.sha256).update(excluded=True)
+
+
+def adapter_delete(*, adapter: Adapter, exclude: bool = True) -> None:
+    """Delete the row (never the file); with ``exclude`` later scans skip its path and hash."""
+    with transaction.atomic():
+        if exclude:
+            _exclude_file(adapter)
+        adapter.delete()
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    action: str
+    ids: list[str]
+    missing: list[str]
+
+
+def adapters_bulk(*, action: str, ids: Iterable[UUID], exclude: bool = True) -> BulkOutcome:
+    """Activate, deactivate or delete many adapters in one transaction."""
+    wanted = list(dict.fromkeys(ids))
+    with transaction.atomic():
+        found = {adapter.pk: adapter for adapter in Adapter.objects.select_for_update().filter(pk__in=wanted)}
+        processed = [pk for pk in wanted if pk in found]
+        if action in ("activate", "deactivate"):
+            Adapter.objects.filter(pk__in=processed).update(active=action == "activate", updated_at=timezone.now())
+        elif action == "delete":
+            for pk in processed:
+                adapter_delete(adapter=found[pk], exclude=exclude)
+    return BulkOutcome(
+        action=action,
+        ids=[str(pk) for pk in processed],
+        missing=[str(pk) for pk in wanted if pk not in found],
+    )

@@ -1,0 +1,130 @@
+"""REST endpoints of the adapter catalogue (SPEC 5.2): thin adapters around services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from adapters import services
+from adapters.filters import AdapterFilterSet
+from adapters.models import Adapter
+from adapters.selectors import adapters_for_list, tag_counts
+from adapters.serializers import (
+    ActivateSerializer,
+    AdapterCreateSerializer,
+    AdapterDetailEnvelopeSerializer,
+    AdapterDetailSerializer,
+    AdapterEnvelopeSerializer,
+    AdapterSerializer,
+    AdapterUpdateSerializer,
+    BulkActionSerializer,
+    BulkResultSerializer,
+    TagsSerializer,
+)
+from loraforge.errors import NotFound
+from loraforge.query import query_bool, query_int
+from loraforge.views import UUID_PATTERN
+
+
+class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
+    queryset = Adapter.objects.all()
+    serializer_class = AdapterSerializer
+    filterset_class = AdapterFilterSet
+    lookup_value_regex = UUID_PATTERN
+    not_found_detail = "Adapter not found"
+
+    def get_queryset(self) -> Any:
+        return adapters_for_list() if self.action == "list" else Adapter.objects.all()
+
+    def get_object(self) -> Adapter:
+        try:
+            return get_object_or_404(Adapter, pk=self.kwargs["pk"])
+        except Exception:
+            raise NotFound(self.not_found_detail) from None
+
+    def _adapter_response(self, adapter: Adapter, *, detail: bool = False, code: int = 200) -> Response:
+        serializer_class = AdapterDetailSerializer if detail else AdapterSerializer
+        return Response({"adapter": serializer_class(adapter).data}, status=code)
+
+    @extend_schema(request=AdapterCreateSerializer, responses={201: AdapterEnvelopeSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = AdapterCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        file_path = fields.pop("file_path")
+        adapter = services.adapter_create(file_path=file_path, fields=fields)
+        return self._adapter_response(adapter, code=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: AdapterDetailEnvelopeSerializer})
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return self._adapter_response(self.get_object(), detail=True)
+
+    @extend_schema(request=AdapterUpdateSerializer, responses={200: AdapterEnvelopeSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        adapter = self.get_object()
+        serializer = AdapterUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        adapter = services.adapter_update(adapter=adapter, changes=serializer.validated_data)
+        return self._adapter_response(adapter)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("exclude", bool, description="Exclude the file from later scans (default true)")],
+        responses={204: None},
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        adapter = self.get_object()
+        services.adapter_delete(adapter=adapter, exclude=query_bool(request, "exclude", True))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _set_active(self, request: Request, active: bool) -> Response:
+        adapter = self.get_object()
+        ordinal: Any = services.UNSET
+        if active:
+            query = {"ordinal": query_int(request, "ordinal")} if "ordinal" in request.query_params else {}
+            serializer = ActivateSerializer(data={**query, **dict(request.data)})
+            serializer.is_valid(raise_exception=True)
+            ordinal = serializer.validated_data.get("ordinal", services.UNSET)
+        adapter = services.adapter_set_active(adapter=adapter, active=active, ordinal=ordinal)
+        return self._adapter_response(adapter)
+
+    @extend_schema(
+        request=ActivateSerializer,
+        parameters=[OpenApiParameter("ordinal", int)],
+        responses={200: AdapterEnvelopeSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str) -> Response:
+        return self._set_active(request, True)
+
+    @extend_schema(request=None, responses={200: AdapterEnvelopeSerializer})
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request: Request, pk: str) -> Response:
+        return self._set_active(request, False)
+
+    @extend_schema(request=BulkActionSerializer, responses={200: BulkResultSerializer})
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request) -> Response:
+        serializer = BulkActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        outcome = services.adapters_bulk(action=data["action"], ids=data["lora_ids"], exclude=data["exclude"])
+        body = {
+            "success": True,
+            "action": outcome.action,
+            "processed": len(outcome.ids),
+            "ids": outcome.ids,
+            "missing": outcome.missing,
+        }
+        return Response(body)
+
+    @extend_schema(responses={200: TagsSerializer}, filters=False)
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def tags(self, request: Request) -> Response:
+        counts = tag_counts()
+        return Response({"tags": list(counts), "counts": counts})

@@ -1,0 +1,1 @@
+"""Models of the `backups` app (SPEC 3); they arrive with the issue that builds this app."""

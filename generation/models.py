@@ -1,0 +1,1 @@
+"""Models of the `generation` app (SPEC 3); they arrive with the issue that builds this app."""

@@ -1,0 +1,3 @@
+"""LoRAForge project package."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,31 @@
+"""The one DRF router: every app's viewsets are registered here."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, re_path
+from rest_framework.routers import SimpleRouter
+
+from adapters.views import AdapterViewSet
+from loraforge.errors import not_found_view
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """Every route answers with or without a trailing slash; nothing redirects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("adapters", AdapterViewSet, basename="adapter")
+
+
+def _extra_routes() -> list[URLPattern | URLResolver]:
+    from adapters.compose_views import ComposeView
+
+    return [re_path(r"^compose/?$", ComposeView.as_view(), name="compose")]
+
+
+def api_patterns() -> list[URLPattern | URLResolver]:
+    return [*router.urls, *_extra_routes(), re_path(r"^.*$", not_found_view)]

@@ -1,0 +1,189 @@
+"""The progress WebSocket (SPEC 6.5): authentication, subscriptions and bad-message replies."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from loraforge.progress import ALL_JOBS_GROUP, envelope, job_group
+
+logger = logging.getLogger("loraforge.consumers")
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_SUBSCRIPTIONS = 1000
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _session_key(scope: dict[str, Any]) -> str | None:
+    cookie_header = _header(scope, b"cookie") or ""
+    for part in cookie_header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == settings.SESSION_COOKIE_NAME:
+            return value
+    return None
+
+
+def _origin_allowed(scope: dict[str, Any]) -> bool:
+    origin = _header(scope, b"origin")
+    if not origin:
+        return False
+    host = urlsplit(origin).hostname or ""
+    allowed = {h.strip("[]").lower() for h in settings.ALLOWED_HOSTS}
+    return "*" in allowed or host.lower() in allowed
+
+
+def authenticate_scope(scope: dict[str, Any]) -> bool:
+    """API key (header or ``?api_key=``) or the session cookie of a staff user with a trusted Origin."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from loraforge.api_keys import api_key_authenticate
+
+    if not settings.LORAFORGE_AUTH:
+        return True
+    key = _header(scope, b"x-api-key")
+    if key is None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        key = (query.get("api_key") or [None])[0]
+    if key is not None:
+        return api_key_authenticate(key.strip()) is not None
+    session_key = _session_key(scope)
+    if not session_key or not _origin_allowed(scope):
+        return False
+    session = SessionStore(session_key=session_key)
+    user_id = session.get("_auth_user_id")
+    if user_id is None:
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
+    return user is not None
+
+
+class ProgressConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.explicit: set[str] = set()
+        self.all_jobs = False
+        self.joined: set[str] = set()
+        if not await database_sync_to_async(authenticate_scope)(self.scope):
+            await self.close(code=4401)
+            return
+        await self.accept()
+        await self.send_event(
+            "connected",
+            {
+                "connection_id": f"conn_{secrets.token_hex(6)}",
+                "message": "Connected to progress monitoring",
+                "protocol_version": 1,
+            },
+        )
+
+    async def disconnect(self, code: int) -> None:
+        for group in list(getattr(self, "joined", set())):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                logger.debug("group_discard failed for %s", group, exc_info=True)
+
+    async def send_event(self, event_type: str, data: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(envelope(event_type, data)))
+
+    async def send_error(self, message: str, code: str) -> None:
+        await self.send_event("error", {"message": message, "code": code})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_error("Binary frames are not supported", "binary_not_supported")
+            return
+        if len(text_data.encode("utf-8")) > MAX_FRAME_BYTES:
+            await self.send_error("Message too large", "message_too_large")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.send_error("Invalid JSON", "invalid_json")
+            return
+        if not isinstance(message, dict):
+            await self.send_error("Message must be a JSON object", "not_an_object")
+            return
+        kind = message.get("type")
+        if kind == "ping":
+            await self.send_event("pong", {})
+        elif kind in ("subscribe", "unsubscribe"):
+            await self.handle_subscription(kind, message)
+        else:
+            await self.send_error(f"Unknown message type '{kind}'", "unknown_type")
+
+    async def handle_subscription(self, kind: str, message: dict[str, Any]) -> None:
+        job_ids = message.get("job_ids")
+        if job_ids is not None and not isinstance(job_ids, list):
+            await self.send_error("job_ids must be a list of job ids or null", "invalid_payload")
+            return
+        valid, invalid = _split_ids(job_ids or [])
+        if invalid:
+            await self.send_error(f"Invalid job ids: {', '.join(invalid)}", "invalid_job_ids")
+        if kind == "subscribe":
+            if job_ids is None:
+                self.all_jobs = True
+            else:
+                if len(self.explicit | set(valid)) > MAX_SUBSCRIPTIONS:
+                    await self.send_error(
+                        f"Too many subscriptions (limit {MAX_SUBSCRIPTIONS})", "too_many_subscriptions"
+                    )
+                    return
+                self.explicit.update(valid)
+        elif job_ids is None:
+            self.all_jobs = False
+            self.explicit.clear()
+        else:
+            self.explicit.difference_update(valid)
+        await self.sync_groups()
+        await self.send_event("subscription_confirmed", {"job_ids": sorted(self.explicit), "all": self.all_jobs})
+
+    async def sync_groups(self) -> None:
+        wanted = {job_group(job_id) for job_id in self.explicit}
+        if self.all_jobs:
+            wanted.add(ALL_JOBS_GROUP)
+        try:
+            for group in wanted - self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+            for group in self.joined - wanted:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.joined = wanted
+        except Exception:
+            logger.warning("Channel layer unavailable", exc_info=True)
+            await self.send_error("Live progress is temporarily unavailable", "channel_layer_unavailable")
+
+    async def progress_event(self, message: dict[str, Any]) -> None:
+        # Every event goes to both groups; a socket in both takes it from the "all" group only.
+        from_all = message.get("group") == ALL_JOBS_GROUP
+        job_id = str(message["event"].get("data", {}).get("job_id", ""))
+        if (from_all and self.all_jobs) or (not from_all and not self.all_jobs and job_id in self.explicit):
+            await self.send(text_data=json.dumps(message["event"]))
+
+
+def _split_ids(values: list[Any]) -> tuple[list[str], list[str]]:
+    valid: list[str] = []
+    invalid: list[str] = []
+    for value in values:
+        try:
+            valid.append(str(uuid.UUID(str(value))) if isinstance(value, str) else _raise())
+        except ValueError:
+            invalid.append(str(value))
+    return valid, invalid
+
+
+def _raise() -> str:
+    raise ValueError("not a string")

@@ -1,0 +1,208 @@
+"""Typed readers for environment variables: the only place that reads ``os.environ``.
+
+Every reader raises ``ImproperlyConfigured`` naming the variable when its value cannot be
+parsed, so a bad configuration stops the process at start-up instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+FALSE_VALUES = frozenset({"0", "false", "no", "off"})
+
+Environ = Mapping[str, str]
+
+
+def _environ(environ: Environ | None) -> Environ:
+    return os.environ if environ is None else environ
+
+
+def raw(name: str, environ: Environ | None = None, *, aliases: Sequence[str] = ()) -> str | None:
+    """The trimmed value of ``name`` (or of ``NAME_FILE``'s content, or of an alias), or None."""
+    env = _environ(environ)
+    for key in (name, *aliases):
+        value = env.get(key)
+        if value is not None and value.strip() != "":
+            return value.strip()
+        file_name = env.get(f"{key}_FILE")
+        if file_name:
+            try:
+                return Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ImproperlyConfigured(f"{key}_FILE: cannot read {file_name}: {exc.strerror}") from exc
+    return None
+
+
+def string(name: str, default: str, environ: Environ | None = None, *, aliases: Sequence[str] = ()) -> str:
+    value = raw(name, environ, aliases=aliases)
+    return default if value is None else value
+
+
+def optional_string(name: str, environ: Environ | None = None, *, aliases: Sequence[str] = ()) -> str | None:
+    return raw(name, environ, aliases=aliases)
+
+
+def boolean(name: str, default: bool, environ: Environ | None = None) -> bool:
+    value = raw(name, environ)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in TRUE_VALUES:
+        return True
+    if lowered in FALSE_VALUES:
+        return False
+    raise ImproperlyConfigured(f"{name}: expected a boolean (1/0/true/false/yes/no/on/off), got {value!r}")
+
+
+def integer(
+    name: str,
+    default: int,
+    environ: Environ | None = None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    value = raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected an integer, got {value!r}") from None
+    _check_range(name, number, minimum, maximum)
+    return number
+
+
+def floating(
+    name: str,
+    default: float,
+    environ: Environ | None = None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    value = raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ImproperlyConfigured(f"{name}: expected a finite number, got {value!r}")
+    _check_range(name, number, minimum, maximum)
+    return number
+
+
+def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}: must be at most {maximum}, got {number}")
+
+
+def string_list(name: str, default: Sequence[str], environ: Environ | None = None, *, sep: str = ",") -> list[str]:
+    value = raw(name, environ)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(sep) if item.strip()]
+
+
+def path(name: str, default: Path, environ: Environ | None = None) -> Path:
+    value = raw(name, environ)
+    chosen = default if value is None else Path(value).expanduser()
+    return Path(os.path.abspath(chosen))
+
+
+def path_list(name: str, default: Sequence[Path], environ: Environ | None = None) -> list[Path]:
+    value = raw(name, environ)
+    if value is None:
+        return [Path(os.path.abspath(p)) for p in default]
+    return [Path(os.path.abspath(Path(item).expanduser())) for item in value.split(os.pathsep) if item.strip()]
+
+
+def choice(name: str, default: str, choices: Sequence[str], environ: Environ | None = None) -> str:
+    value = raw(name, environ)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered not in choices:
+        raise ImproperlyConfigured(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
+    return lowered
+
+
+def json_object(name: str, environ: Environ | None = None) -> dict[str, Any] | None:
+    value = raw(name, environ)
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a JSON object, got invalid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ImproperlyConfigured(f"{name}: expected a JSON object")
+    return parsed
+
+
+def url(
+    name: str, environ: Environ | None = None, *, schemes: Sequence[str], aliases: Sequence[str] = ()
+) -> str | None:
+    value = raw(name, environ, aliases=aliases)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ImproperlyConfigured(f"{name}: expected a URL with scheme {'/'.join(schemes)}, got {value!r}")
+    return value
+
+
+def database(name: str, default_sqlite: Path, environ: Environ | None = None) -> dict[str, Any]:
+    """A Django ``DATABASES['default']`` dict from ``DATABASE_URL`` (PostgreSQL or SQLite)."""
+    value = url(name, environ, schemes=("postgres", "postgresql", "sqlite"))
+    if value is None:
+        return sqlite_database(default_sqlite)
+    parts = urlsplit(value)
+    if parts.scheme == "sqlite":
+        if not parts.path or parts.path == "/":
+            raise ImproperlyConfigured(f"{name}: sqlite URLs need an absolute path (sqlite:///abs/path)")
+        return sqlite_database(Path(unquote(parts.path)))
+    db_name = unquote(parts.path.lstrip("/"))
+    if not db_name:
+        raise ImproperlyConfigured(f"{name}: the PostgreSQL URL names no database")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: invalid port") from None
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": db_name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": f"test_{db_name}"},
+    }
+
+
+def sqlite_database(file_path: Path) -> dict[str, Any]:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(file_path),
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 5,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        },
+        # A file, not memory: tests start servers and workers that share the test database.
+        "TEST": {"NAME": str(file_path.with_name(f"test_{file_path.name}"))},
+    }

@@ -1,0 +1,92 @@
+"""Serializer fields with the strict JSON typing of SPEC 4.3."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be a boolean (true or false)."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "A valid integer is required."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    default_error_messages = {"invalid": "A valid number is required."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"invalid": "Not a valid string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BoundedJSONObjectField(serializers.JSONField):
+    """A free-form JSON object, limited by its serialised size."""
+
+    default_error_messages = {
+        "not_an_object": "Must be a JSON object.",
+        "too_large": "Must be at most {limit} KiB when serialised.",
+    }
+
+    def __init__(self, *, max_kib: int = 64, **kwargs: Any) -> None:
+        self.max_kib = max_kib
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        if len(json.dumps(data, separators=(",", ":"))) > self.max_kib * 1024:
+            self.fail("too_large", limit=self.max_kib)
+        return data
+
+
+class StrictSerializerMixin:
+    """Reject unknown keys (``"Unknown field."``) and known read-only keys (``"This field cannot be changed."``)."""
+
+    read_only_names: frozenset[str] = frozenset()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
+            errors: dict[str, list[str]] = {}
+            for key in data:
+                if key in writable:
+                    continue
+                if key in self.read_only_names or key in self.fields:  # type: ignore[attr-defined]
+                    errors[key] = ["This field cannot be changed."]
+                else:
+                    errors[key] = ["Unknown field."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
+    pass

@@ -1,0 +1,64 @@
+"""Query-parameter parsing shared by every FilterSet (SPEC 4.3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+
+import django_filters
+from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from loraforge.env import FALSE_VALUES, TRUE_VALUES
+
+
+class StrictBooleanFormField(forms.Field):
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        lowered = str(value).strip().lower()
+        if lowered in TRUE_VALUES:
+            return True
+        if lowered in FALSE_VALUES:
+            return False
+        raise forms.ValidationError("Must be a boolean (true/false/1/0/yes/no/on/off).")
+
+
+class BoolFilter(django_filters.Filter):
+    field_class = StrictBooleanFormField
+
+
+class DateTimeBoundFormField(forms.Field):
+    """ISO 8601 datetimes, or ``YYYY-MM-DD`` meaning the start (or end) of that day in UTC."""
+
+    def __init__(self, *args: Any, end_of_day: bool = False, **kwargs: Any) -> None:
+        self.end_of_day = end_of_day
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> datetime | None:
+        if value in (None, ""):
+            return None
+        text = str(value).strip()
+        try:
+            parsed = parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+        try:
+            day = parse_date(text)
+        except ValueError:
+            day = None
+        if day is None:
+            raise forms.ValidationError("Enter an ISO 8601 datetime or a YYYY-MM-DD date.")
+        moment = datetime.combine(day, time.max if self.end_of_day else time.min)
+        return timezone.make_aware(moment, UTC)
+
+
+class DateTimeBoundFilter(django_filters.Filter):
+    field_class = DateTimeBoundFormField
+
+
+def choice_error(name: str, choices: list[str] | tuple[str, ...]) -> dict[str, str]:
+    return {"invalid_choice": f"{name} must be one of: {', '.join(choices)}"}

@@ -1,0 +1,49 @@
+"""Start-up and shutdown of the server process (ASGI lifespan)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from loraforge import embedded
+
+logger = logging.getLogger("loraforge.server")
+
+
+def on_startup() -> None:
+    from loraforge.api_keys import api_keys_exist
+
+    if settings.LORAFORGE_AUTH:
+        if not api_keys_exist():
+            logger.warning("No API key configured. Create one with: python manage.py create_api_key --name <name>")
+    else:
+        logger.warning("LORAFORGE_AUTH=off: the API, WebSocket, media and dashboard are open (local use only)")
+    for root in settings.LORAFORGE_LORA_DIRS:
+        if root == settings.DATA_DIR / "loras":
+            root.mkdir(parents=True, exist_ok=True)
+    if embedded.embedded_worker_wanted(is_server=True):
+        embedded.start_embedded_worker()
+
+
+def on_shutdown() -> None:
+    embedded.stop_embedded_worker()
+
+
+async def handle_lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await sync_to_async(on_startup, thread_sensitive=False)()
+            except Exception as exc:
+                logger.exception("Start-up failed")
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await sync_to_async(on_shutdown, thread_sensitive=False)()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,101 @@
+"""The pagination envelope of every list endpoint (SPEC 4.5)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from loraforge.query import query_int
+
+MAX_PER_PAGE = 200
+
+
+class EnvelopePagination(BasePagination):
+    """``{"items", "total", "filtered", "page", "pages", "per_page"}`` with clamped page sizes."""
+
+    default_per_page = 24
+
+    def __init__(self, default_per_page: int | None = None) -> None:
+        if default_per_page is not None:
+            self.default_per_page = default_per_page
+        self.page = 1
+        self.per_page = self.default_per_page
+        self.filtered = 0
+        self.total = 0
+
+    def parse(self, request: Request) -> None:
+        page = query_int(request, "page", 1)
+        per_page = query_int(request, "per_page")
+        if per_page is None:
+            per_page = query_int(request, "page_size", self.default_per_page)
+        self.page = max(page, 1)
+        self.per_page = min(max(per_page, 1), MAX_PER_PAGE)
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        self.parse(request)
+        self.filtered = self.count(queryset)
+        self.total = self.count_total(queryset, view)
+        offset = (self.page - 1) * self.per_page
+        if offset >= self.filtered:
+            return []
+        return list(queryset[offset : offset + self.per_page])
+
+    @staticmethod
+    def count(queryset: Any) -> int:
+        return queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
+
+    def count_total(self, queryset: Any, view: Any) -> int:
+        if isinstance(queryset, QuerySet) and not queryset.query.has_filters():
+            return self.filtered
+        model: type[Model] | None = getattr(queryset, "model", None)
+        if model is None:
+            return self.filtered
+        return model._default_manager.count()
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(self.envelope(data))
+
+    def envelope(self, items: Any) -> dict[str, Any]:
+        return {
+            "items": items,
+            "total": self.total,
+            "filtered": self.filtered,
+            "page": self.page,
+            "pages": math.ceil(self.filtered / self.per_page) if self.filtered else 0,
+            "per_page": self.per_page,
+        }
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["items", "total", "filtered", "page", "pages", "per_page"],
+            "properties": {
+                "items": schema,
+                "total": {"type": "integer"},
+                "filtered": {"type": "integer"},
+                "page": {"type": "integer"},
+                "pages": {"type": "integer"},
+                "per_page": {"type": "integer"},
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {"name": "page", "required": False, "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {
+                "name": "per_page",
+                "required": False,
+                "in": "query",
+                "schema": {"type": "integer", "maximum": MAX_PER_PAGE},
+            },
+            {"name": "page_size", "required": False, "in": "query", "schema": {"type": "integer"}},
+        ]
+
+
+class JobPagination(EnvelopePagination):
+    default_per_page = 50

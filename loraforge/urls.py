@@ -1,0 +1,28 @@
+"""URL configuration: the API under ``/api/v1/`` and ``/v1/``, open pages, admin, media."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from loraforge.api import api_patterns
+from loraforge.errors import not_found_view
+from loraforge.views import health
+
+api = api_patterns()
+
+urlpatterns = [
+    re_path(r"^api/health/?$", health, name="health"),
+    re_path(r"^health/?$", health),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include((api, "api"), namespace="v1")),
+    path("v1/", include((api, "api"), namespace="v1-compat")),
+    re_path(r"^(api|v1)/?$", not_found_view),
+    re_path(r"^api/", not_found_view),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "loraforge.errors.not_found_view"
+handler500 = "loraforge.errors.server_error_view"
