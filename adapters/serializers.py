@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -77,18 +80,63 @@ class AdapterSerializer(serializers.ModelSerializer[Adapter]):
         ]  # fmt: skip
         read_only_fields = fields
 
+    def to_representation(self, instance: Adapter) -> dict[str, Any]:
+        # Hand-rolled for speed: DRF's per-field machinery cost ~0.3 ms per adapter on list pages.
+        return represent(instance, _readers(type(self), self.Meta.fields))
+
+    @extend_schema_field({"type": "boolean"})
     def get_file_missing(self, adapter: Adapter) -> bool:
         return adapter.missing_since is not None
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_preview_url(self, adapter: Adapter) -> str | None:
-        if not adapter.preview_path:
-            return None
-        return f"{settings.LORAFORGE_PUBLIC_URL}/api/v1/adapters/{adapter.pk}/preview"
+        return preview_url(adapter)
 
     @extend_schema_field({"type": "string", "enum": ["current", "stale", "missing", "unavailable"]})
     def get_embedding_status(self, adapter: Adapter) -> str:
         return embedding_status(adapter)
+
+
+def preview_url(adapter: Adapter) -> str | None:
+    if not adapter.preview_path:
+        return None
+    return f"{settings.LORAFORGE_PUBLIC_URL}/api/v1/adapters/{adapter.pk}/preview"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Reader = tuple[str, Callable[[Adapter], Any]]
+_COMPUTED: dict[str, Callable[[Adapter], Any]] = {
+    "id": lambda adapter: str(adapter.pk),
+    "file_missing": lambda adapter: adapter.missing_since is not None,
+    "preview_url": preview_url,
+    "embedding_status": embedding_status,
+}
+_LISTS = frozenset({"tags", "trained_words", "triggers", "header_tags", "duplicate_paths", "locked_fields", "sidecars"})
+_reader_cache: dict[tuple[type, tuple[str, ...]], list[Reader]] = {}
+
+
+def _reader(name: str) -> Callable[[Adapter], Any]:
+    if name in _COMPUTED:
+        return _COMPUTED[name]
+    if name in _LISTS:
+        return lambda adapter: getattr(adapter, name) or []
+    if isinstance(Adapter._meta.get_field(name), models.DateTimeField):
+        return lambda adapter: _iso(getattr(adapter, name))
+    return lambda adapter: getattr(adapter, name)
+
+
+def _readers(serializer: type, fields: list[str] | tuple[str, ...]) -> list[Reader]:
+    key = (serializer, tuple(fields))
+    if key not in _reader_cache:
+        _reader_cache[key] = [(name, _reader(name)) for name in fields]
+    return _reader_cache[key]
+
+
+def represent(adapter: Adapter, readers: list[Reader]) -> dict[str, Any]:
+    return {name: read(adapter) for name, read in readers}
 
 
 class AdapterDetailSerializer(AdapterSerializer):

@@ -1,0 +1,213 @@
+"""Adapters API benchmark (issue: foundation figures).
+
+Seeds N adapters (bulk insert, realistic names and a ~200-tag vocabulary), starts the real ASGI
+server (uvicorn) and measures median/p95 latency and requests/s for the list, search, filter, sort,
+detail and compose endpoints with 1 and 8 concurrent keep-alive clients. The in-run baseline is
+``GET /api/health`` on the same server (the cost of a request that touches no database).
+
+    .venv/bin/python bench/adapters_api.py --db sqlite --count 100000
+    .venv/bin/python bench/adapters_api.py --db postgres --count 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
+    data_dir = Path(tempfile.mkdtemp(prefix="loraforge-bench-"))
+    env = {
+        **os.environ,
+        "LORAFORGE_DATA_DIR": str(data_dir),
+        "LORAFORGE_LOG_LEVEL": "warning",
+        "LORAFORGE_EMBEDDED_WORKER": "off",
+        "DJANGO_SETTINGS_MODULE": "loraforge.settings",
+    }
+    env.pop("REDIS_URL", None)
+    if args.db == "postgres":
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS loraforge_bench")
+            conn.execute("CREATE DATABASE loraforge_bench")
+        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/loraforge_bench"
+    else:
+        env.pop("DATABASE_URL", None)
+    return env
+
+
+def seed(env: dict[str, str], count: int, active: int) -> tuple[str, list[str], list[str]]:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from adapters.models import Adapter
+    from bench.seed import seed_adapters
+    from loraforge.api_keys import api_key_create
+
+    started = time.perf_counter()
+    seed_adapters(count)
+    print(f"seeded {count} adapters in {time.perf_counter() - started:.1f} s", flush=True)
+    ids = [str(pk) for pk in Adapter.objects.order_by("?").values_list("pk", flat=True)[:200]]
+    active_ids = ids[:active]
+    Adapter.objects.filter(pk__in=active_ids).update(active=True)
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE adapters_adapter")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    key = api_key_create(name="bench").plain_key
+    connection.close()
+    return key, ids, active_ids
+
+
+def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "uvicorn", "loraforge.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+        "--lifespan", "on", "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+class Scenario:
+    def __init__(self, name: str, method: str, paths: list[str], body: bytes | None = None) -> None:
+        self.name, self.method, self.paths, self.body = name, method, paths, body
+
+
+def run_clients(port: int, key: str, scenario: Scenario, clients: int, duration: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + duration
+    headers = {"X-API-Key": key, "Content-Type": "application/json", "Connection": "keep-alive"}
+
+    def client(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        local: list[float] = []
+        bad = 0
+        index = offset
+        while time.monotonic() < stop_at:
+            path = scenario.paths[index % len(scenario.paths)]
+            index += 1
+            started = time.perf_counter()
+            conn.request(scenario.method, path, body=scenario.body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            local.append(time.perf_counter() - started)
+            if response.status >= 400:
+                bad += 1
+        conn.close()
+        with lock:
+            latencies.extend(local)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": len(latencies) / elapsed,
+        "median_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+    }
+
+
+def format_row(row: dict) -> str:
+    return (
+        f"{row['scenario']:<24} c={row['clients']:<2} median {row['median_ms']:7.2f} ms  p95 {row['p95_ms']:7.2f} ms"
+        f"  {row['rps']:8.1f} req/s  errors {row['errors']}"
+    )
+
+
+def scenarios(ids: list[str], active_ids: list[str]) -> list[Scenario]:
+    compose = json.dumps({"adapter_ids": None, "prefix": "masterpiece", "include_triggers": True}).encode()
+    return [
+        Scenario("health (baseline)", "GET", ["/api/health"]),
+        Scenario("list page 1", "GET", ["/api/v1/adapters?per_page=50"]),
+        Scenario("list page 150", "GET", ["/api/v1/adapters?per_page=50&page=150"]),
+        Scenario("search=portrait", "GET", ["/api/v1/adapters?per_page=50&search=portrait"]),
+        Scenario("tags=anime", "GET", ["/api/v1/adapters?per_page=50&tags=anime"]),
+        Scenario("sort=created_at", "GET", ["/api/v1/adapters?per_page=50&sort=created_at"]),
+        Scenario("get by id", "GET", [f"/api/v1/adapters/{pk}" for pk in ids]),
+        Scenario(f"compose ({len(active_ids)} active)", "POST", ["/api/v1/compose"], compose),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario and concurrency")
+    parser.add_argument("--clients", default="1,8")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--output", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args()
+
+    env = prepare_environment(args)
+    key, ids, active_ids = seed(env, args.count, active=10)
+    port = free_port()
+    server = start_server(env, port, args.workers)
+    results = []
+    try:
+        for scenario in scenarios(ids, active_ids):
+            run_clients(port, key, scenario, 1, 0.5)  # warm-up
+            for clients in (int(c) for c in args.clients.split(",")):
+                measured = run_clients(port, key, scenario, clients, args.duration)
+                row = {"scenario": scenario.name, "clients": clients, **measured}
+                results.append(row)
+                print(format_row(row), flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"db": args.db, "count": args.count, "workers": args.workers, "duration": args.duration}
+        args.output.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
