@@ -22,7 +22,7 @@ router.register("adapters", AdapterViewSet, basename="adapter")
 
 
 def _extra_routes() -> list[URLPattern | URLResolver]:
-    from adapters.compose_views import ComposeView
+    from deliveries.views import ComposeView
 
     return [re_path(r"^compose/?$", ComposeView.as_view(), name="compose")]
 

@@ -1,0 +1,289 @@
+"""Input and output shapes of ``POST /compose`` and the delivery modes (SPEC 5.1, 5.3, 5.4, 4.6)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from adapters.models import WEIGHT_MAX, WEIGHT_MIN
+from deliveries.hosts import host_allowed, is_valid_host
+from loraforge.fields import (
+    BoundedJSONObjectField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictSerializer,
+)
+
+DELIVERY_MODES = ("http", "cli", "sdnext")
+PROMPT_MAX_LENGTH = 20_000
+PREFIX_MAX_LENGTH = 5_000
+ADAPTER_IDS_LIMIT = 200
+HEADERS_LIMIT = 20
+HEADER_VALUE_MAX_LENGTH = 1_000
+FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+OVERRIDE_SETTINGS_KEYS_LIMIT = 50
+OVERRIDE_SETTINGS_ERROR = "override_settings may not change output or save settings"
+TEMPLATE_ERROR = "template must contain {prompt}"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
+
+
+def unknown_mode_error(mode: str) -> str:
+    return f"Unknown delivery mode '{mode}'. Use http, cli, sdnext or a generation backend name."
+
+
+def host_not_allowed_error(host: str) -> str:
+    return f"Host '{host}' is not in LORAFORGE_DELIVERY_ALLOWED_HOSTS"
+
+
+def _setting(name: str, fallback: Any) -> Callable[[], Any]:
+    """A default read when a request is validated, so settings overrides apply."""
+    return lambda: getattr(settings, name, fallback)
+
+
+class ObjectSerializer(StrictSerializer):
+    """A strict nested object whose "not an object" error sits on its own key (``delivery.http``)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(["Must be a JSON object."])
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string (DRF would also take integers)."""
+
+    default_error_messages = {"invalid": "Must be a valid UUID."}
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# --- generation parameters ------------------------------------------------------------------
+
+
+def _dimension(default: int) -> StrictIntegerField:
+    return StrictIntegerField(min_value=64, max_value=4096, default=default)
+
+
+def _check_override_settings(value: dict[str, Any]) -> None:
+    if len(value) > OVERRIDE_SETTINGS_KEYS_LIMIT:
+        raise serializers.ValidationError(f"override_settings may have at most {OVERRIDE_SETTINGS_KEYS_LIMIT} keys")
+    for key in value:
+        name = key.lower()
+        if name.startswith(("outdir", "save_", "samples_")) or name.endswith("_dir"):
+            raise serializers.ValidationError(OVERRIDE_SETTINGS_ERROR)
+
+
+class GenerationParamsSerializer(ObjectSerializer):
+    """SDNext txt2img parameters (SPEC 5.1 GenerationParams)."""
+
+    prompt = StrictCharField(max_length=PROMPT_MAX_LENGTH, allow_blank=True, default="")
+    negative_prompt = StrictCharField(max_length=PROMPT_MAX_LENGTH, allow_blank=True, allow_null=True, default=None)
+    steps = StrictIntegerField(min_value=1, max_value=150, default=_setting("SDNEXT_DEFAULT_STEPS", 20))
+    sampler_name = StrictCharField(min_length=1, max_length=100, default=_setting("SDNEXT_DEFAULT_SAMPLER", "DPM++ 2M"))
+    cfg_scale = StrictFloatField(min_value=0, max_value=30, default=_setting("SDNEXT_DEFAULT_CFG_SCALE", 7.0))
+    width = _dimension(512)
+    height = _dimension(512)
+    seed = StrictIntegerField(min_value=-1, max_value=4_294_967_295, default=-1)
+    batch_size = StrictIntegerField(min_value=1, max_value=16, default=1)
+    n_iter = StrictIntegerField(min_value=1, max_value=16, default=1)
+    denoising_strength = StrictFloatField(min_value=0, max_value=1, allow_null=True, default=None)
+    checkpoint = StrictCharField(max_length=255, allow_null=True, default=None)
+    override_settings = BoundedJSONObjectField(max_kib=64, allow_null=True, default=None)
+
+    def validate_width(self, value: int) -> int:
+        if value % 8:
+            raise serializers.ValidationError("width must be a multiple of 8")
+        return value
+
+    def validate_height(self, value: int) -> int:
+        if value % 8:
+            raise serializers.ValidationError("height must be a multiple of 8")
+        return value
+
+    def validate_override_settings(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            _check_override_settings(value)
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["batch_size"] * attrs["n_iter"] > 64:
+            raise serializers.ValidationError({"batch_size": ["batch_size * n_iter must be at most 64"]})
+        return attrs
+
+
+# --- delivery modes -------------------------------------------------------------------------
+
+
+class HttpDeliverySerializer(ObjectSerializer):
+    """``delivery.http``: POST the prompt to an allow-listed host (SPEC 6.4)."""
+
+    host = StrictCharField(max_length=255)
+    port = StrictIntegerField(min_value=1, max_value=65535, required=False)
+    path = StrictCharField(max_length=2048, trim_whitespace=False, default="/")
+    scheme = serializers.ChoiceField(choices=["http", "https"], default="http")
+    headers = serializers.DictField(
+        child=StrictCharField(max_length=HEADER_VALUE_MAX_LENGTH, allow_blank=True, trim_whitespace=False),
+        default=dict,
+    )
+    timeout_seconds = StrictIntegerField(min_value=1, max_value=120, default=_setting("LORAFORGE_DELIVERY_TIMEOUT", 30))
+
+    def validate_host(self, value: str) -> str:
+        if not is_valid_host(value):
+            raise serializers.ValidationError("Enter a valid host name.")
+        return value
+
+    def validate_path(self, value: str) -> str:
+        if not value.startswith("/"):
+            raise serializers.ValidationError("path must start with '/'")
+        if any(character.isspace() or ord(character) < 32 for character in value):
+            raise serializers.ValidationError("path must not contain whitespace or control characters")
+        return value
+
+    def validate_headers(self, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > HEADERS_LIMIT:
+            raise serializers.ValidationError(f"At most {HEADERS_LIMIT} headers are allowed.")
+        errors: dict[str, list[str]] = {}
+        for name, header_value in value.items():
+            if name.lower() in FORBIDDEN_HEADERS:
+                errors[name] = [f"Header '{name}' may not be set"]
+            elif not _HEADER_NAME.match(name):
+                errors[name] = ["Not a valid header name."]
+            elif _LINE_BREAK.search(header_value):
+                errors[name] = ["Header values must not contain line breaks."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.setdefault("port", 443 if attrs["scheme"] == "https" else 80)
+        if not host_allowed(attrs["host"], attrs["port"], settings.LORAFORGE_DELIVERY_ALLOWED_HOSTS):
+            raise serializers.ValidationError({"host": [host_not_allowed_error(attrs["host"])]})
+        return attrs
+
+
+class CliDeliverySerializer(ObjectSerializer):
+    """``delivery.cli``: write the prompt, optionally into a template, to a file (SPEC 6.4)."""
+
+    template = StrictCharField(
+        max_length=10_000, trim_whitespace=False, allow_blank=True, allow_null=True, default=None
+    )
+
+    def validate_template(self, value: str | None) -> str | None:
+        if value is not None and "{prompt}" not in value:
+            raise serializers.ValidationError(TEMPLATE_ERROR)
+        return value
+
+
+class SdnextDeliverySerializer(ObjectSerializer):
+    """``delivery.sdnext``: generate images with the composed prompt (SPEC 5.3)."""
+
+    generation_params = GenerationParamsSerializer(required=False)
+    mode = serializers.ChoiceField(choices=["immediate", "deferred"], default="deferred")
+    save_images = StrictBooleanField(default=True)
+    return_format = serializers.ChoiceField(choices=["url", "base64", "file_path"], default="url")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "generation_params" not in attrs:
+            defaults = GenerationParamsSerializer(data={})
+            defaults.is_valid(raise_exception=True)
+            attrs["generation_params"] = dict(defaults.validated_data)
+        return attrs
+
+
+class ComposeDeliverySerializer(ObjectSerializer):
+    """``delivery`` of ``POST /compose``: the mode and the object of each mode."""
+
+    mode = StrictCharField(max_length=64, trim_whitespace=False)
+    http = HttpDeliverySerializer(required=False, allow_null=True)
+    cli = CliDeliverySerializer(required=False, allow_null=True)
+    sdnext = SdnextDeliverySerializer(required=False, allow_null=True)
+
+    def validate_mode(self, value: str) -> str:
+        if value not in DELIVERY_MODES:
+            raise serializers.ValidationError(unknown_mode_error(value))
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        mode = attrs["mode"]
+        if mode == "http" and not attrs.get("http"):
+            raise serializers.ValidationError({"http": ["This field is required."]})
+        if mode == "cli" and not attrs.get("cli"):
+            attrs["cli"] = {"template": None}
+        if mode == "sdnext" and not attrs.get("sdnext"):
+            defaults = SdnextDeliverySerializer(data={})
+            defaults.is_valid(raise_exception=True)
+            attrs["sdnext"] = dict(defaults.validated_data)
+        return attrs
+
+
+# --- compose --------------------------------------------------------------------------------
+
+
+class WeightOverridesField(serializers.DictField):
+    """``{uuid: number}`` with numbers in the adapter weight range; keys become ``UUID``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=StrictFloatField(min_value=WEIGHT_MIN, max_value=WEIGHT_MAX), **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[uuid.UUID, float]:
+        values = super().to_internal_value(data)
+        overrides: dict[uuid.UUID, float] = {}
+        errors: dict[str, list[str]] = {}
+        for key, weight in values.items():
+            try:
+                overrides[uuid.UUID(key)] = weight
+            except ValueError:
+                errors[key] = ["Must be a valid UUID."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return overrides
+
+
+def _prompt_part() -> StrictCharField:
+    return StrictCharField(max_length=PREFIX_MAX_LENGTH, allow_blank=True, allow_null=True, default=None)
+
+
+class ComposeRequestSerializer(StrictSerializer):
+    """Body of ``POST /compose`` (SPEC 5.3)."""
+
+    prefix = _prompt_part()
+    suffix = _prompt_part()
+    include_triggers = StrictBooleanField(default=False)
+    adapter_ids = serializers.ListField(
+        child=StrictUUIDField(), max_length=ADAPTER_IDS_LIMIT, allow_null=True, default=None
+    )
+    weight_overrides = WeightOverridesField(default=dict)
+    delivery = ComposeDeliverySerializer(allow_null=True, default=None)
+
+
+class ComposedAdapterSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    sdnext_name = serializers.CharField()
+    weight = serializers.FloatField()
+
+
+class DeliveryReferenceSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["generation", "delivery"])
+    status = serializers.CharField()
+
+
+class ComposeResponseSerializer(serializers.Serializer[Any]):
+    prompt = serializers.CharField()
+    tokens = serializers.ListField(child=serializers.CharField())
+    triggers = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    adapters = ComposedAdapterSerializer(many=True)
+    delivery = DeliveryReferenceSerializer(allow_null=True)
