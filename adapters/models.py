@@ -220,3 +220,17 @@ class ScannedFile(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class CatalogueState(models.Model):
+    """One row whose ``version`` database triggers bump on every write to the adapters table.
+
+    Readers use it to cache rendered API pages: a page cached under version N is valid while the
+    version is still N, however the table was written (ORM, bulk update, raw SQL, another process).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalogue version {self.version}"

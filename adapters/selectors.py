@@ -6,7 +6,7 @@ from collections import Counter
 
 from django.db.models import QuerySet
 
-from adapters.models import Adapter
+from adapters.models import Adapter, CatalogueState
 
 
 def adapters_for_list() -> QuerySet[Adapter]:
@@ -19,3 +19,8 @@ def tag_counts() -> dict[str, int]:
     for tags in Adapter.objects.exclude(tag_index="").values_list("tags", flat=True).iterator(chunk_size=2000):
         counts.update(tags or [])
     return dict(sorted(counts.items()))
+
+
+def catalogue_version() -> int | None:
+    """The trigger-maintained version of the adapters table (None when its row is missing)."""
+    return CatalogueState.objects.filter(pk=1).values_list("version", flat=True).first()

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Any
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from adapters import services
 from adapters.filters import AdapterFilterSet
 from adapters.models import Adapter
-from adapters.selectors import adapters_for_list, tag_counts
+from adapters.selectors import adapters_for_list, catalogue_version, tag_counts
 from adapters.serializers import (
     ActivateSerializer,
     AdapterCreateSerializer,
@@ -29,24 +32,44 @@ from adapters.serializers import (
 )
 from loraforge.errors import NotFound
 from loraforge.query import query_bool, query_int
-from loraforge.views import UUID_PATTERN
+from loraforge.response_cache import response_cache
+from loraforge.views import UUID_RE
 
 
 class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
     queryset = Adapter.objects.all()
     serializer_class = AdapterSerializer
     filterset_class = AdapterFilterSet
-    lookup_value_regex = UUID_PATTERN
+    # Any segment routes here, so an id that is not a UUID gets "Adapter not found" (SPEC 7), not a bare 404.
+    lookup_value_regex = "[^/]+"
     not_found_detail = "Adapter not found"
 
     def get_queryset(self) -> Any:
         return adapters_for_list() if self.action == "list" else Adapter.objects.all()
 
     def get_object(self) -> Adapter:
+        if not UUID_RE.fullmatch(self.kwargs["pk"]):
+            raise NotFound(self.not_found_detail)
         try:
             return get_object_or_404(Adapter, pk=self.kwargs["pk"])
         except Exception:
             raise NotFound(self.not_found_detail) from None
+
+    def _cached(self, request: Request, key: Hashable, respond: Callable[[], Response]) -> Response | HttpResponse:
+        """Serve a JSON read from the versioned response cache; any other format renders normally."""
+        version = catalogue_version()
+        if version is None or request.accepted_renderer.format != "json":
+            return respond()
+
+        def render() -> bytes:
+            return bytes(JSONRenderer().render(respond().data))
+
+        body = response_cache("adapters").get_or_render((version, key), render)
+        return HttpResponse(body, content_type="application/json")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        query = tuple(sorted((name, tuple(values)) for name, values in request.query_params.lists()))
+        return self._cached(request, ("list", query), lambda: super(AdapterViewSet, self).list(request))
 
     def _adapter_response(self, adapter: Adapter, *, detail: bool = False, code: int = 200) -> Response:
         serializer_class = AdapterDetailSerializer if detail else AdapterSerializer
@@ -62,8 +85,10 @@ class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
         return self._adapter_response(adapter, code=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: AdapterDetailEnvelopeSerializer})
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return self._adapter_response(self.get_object(), detail=True)
+    def retrieve(self, request: Request, pk: str) -> Any:
+        return self._cached(
+            request, ("detail", pk.lower()), lambda: self._adapter_response(self.get_object(), detail=True)
+        )
 
     @extend_schema(request=AdapterUpdateSerializer, responses={200: AdapterEnvelopeSerializer})
     def partial_update(self, request: Request, pk: str) -> Response:
@@ -126,5 +151,8 @@ class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
     @extend_schema(responses={200: TagsSerializer}, filters=False)
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def tags(self, request: Request) -> Response:
-        counts = tag_counts()
-        return Response({"tags": list(counts), "counts": counts})
+        def respond() -> Response:
+            counts = tag_counts()
+            return Response({"tags": list(counts), "counts": counts})
+
+        return self._cached(request, ("tags",), respond)

@@ -1,0 +1,60 @@
+"""A small in-process LRU of rendered JSON bodies, keyed by a data version.
+
+Callers pass a version that changes whenever the underlying rows change (for adapters, a counter
+bumped by database triggers), so an entry is never stale: a write makes every old key unreachable
+and the LRU forgets it. Bodies are bytes kept in this process only: nothing is serialised to a
+shared cache, nothing is pickled. ``LORAFORGE_API_CACHE_ENTRIES=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+from django.conf import settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ResponseCache:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
+        if self.max_entries <= 0:
+            return render()
+        with self._lock:
+            body = self._entries.get(key)
+            if body is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return body
+            self.misses += 1
+        body = render()
+        if len(body) <= MAX_BODY_BYTES:
+            with self._lock:
+                self._entries[key] = body
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return body
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+
+_caches: dict[str, ResponseCache] = {}
+_caches_lock = threading.Lock()
+
+
+def response_cache(name: str) -> ResponseCache:
+    with _caches_lock:
+        if name not in _caches:
+            _caches[name] = ResponseCache(int(settings.LORAFORGE_API_CACHE_ENTRIES))
+        return _caches[name]

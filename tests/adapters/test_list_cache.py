@@ -1,0 +1,109 @@
+"""Rendered adapter pages are cached per catalogue version and never served stale."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+
+from adapters.models import Adapter, CatalogueState
+from adapters.selectors import catalogue_version
+from loraforge.response_cache import ResponseCache, response_cache
+from tests.factories import AdapterFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/adapters"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache = response_cache("adapters")
+    cache.clear()
+    return cache
+
+
+def names(api, query: str = "") -> list[str]:
+    return [item["name"] for item in api.get(f"{URL}{query}").json()["items"]]
+
+
+def test_repeated_reads_are_served_from_the_cache(api, fresh_cache):
+    AdapterFactory(name="Alpha")
+    assert names(api) == ["Alpha"]
+    hits = fresh_cache.hits
+    assert names(api) == ["Alpha"]
+    assert fresh_cache.hits == hits + 1
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda adapter: Adapter.objects.filter(pk=adapter.pk).update(name="Beta"),
+        lambda adapter: connection.cursor().execute("UPDATE adapters_adapter SET name = 'Beta'"),
+        lambda adapter: AdapterFactory(name="Beta") and Adapter.objects.filter(pk=adapter.pk).delete(),
+    ],
+    ids=["queryset-update", "raw-sql", "insert-and-delete"],
+)
+def test_every_kind_of_write_invalidates(api, write):
+    adapter = AdapterFactory(name="Alpha")
+    assert names(api) == ["Alpha"]
+    before = catalogue_version()
+    write(adapter)
+    assert catalogue_version() > before
+    assert names(api) == ["Beta"]
+
+
+def test_detail_and_tags_follow_writes(api):
+    adapter = AdapterFactory(name="Alpha", tags=["anime"])
+    assert api.get(f"{URL}/{adapter.pk}").json()["adapter"]["name"] == "Alpha"
+    assert api.get(f"{URL}/tags").json()["counts"] == {"anime": 1}
+    body = json.dumps({"name": "Beta", "tags": ["ink"]})
+    api.patch(f"{URL}/{adapter.pk}", data=body, content_type="application/json")
+    assert api.get(f"{URL}/{adapter.pk}").json()["adapter"]["name"] == "Beta"
+    assert api.get(f"{URL}/tags").json()["counts"] == {"ink": 1}
+
+
+def test_queries_are_cached_separately(api):
+    AdapterFactory(name="Alpha", active=True)
+    AdapterFactory(name="Beta")
+    assert names(api, "?active=true") == ["Alpha"]
+    assert names(api, "?active=false") == ["Beta"]
+    assert names(api) == ["Alpha", "Beta"]
+
+
+def test_validation_errors_are_not_cached(api, fresh_cache):
+    assert api.get(f"{URL}?sort=nope").status_code == 400
+    assert api.get(f"{URL}?sort=nope").status_code == 400
+    assert fresh_cache.hits == 0
+
+
+def test_browsable_api_is_rendered_normally(admin_client, fresh_cache):
+    AdapterFactory(name="Alpha")
+    response = admin_client.get(URL, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert b"Alpha" in response.content
+    assert fresh_cache.hits == fresh_cache.misses == 0
+
+
+def test_without_the_state_row_nothing_is_cached(api, fresh_cache):
+    CatalogueState.objects.all().delete()
+    AdapterFactory(name="Alpha")
+    assert names(api) == ["Alpha"]
+    assert names(api) == ["Alpha"]
+    assert fresh_cache.hits == fresh_cache.misses == 0
+
+
+def test_a_disabled_cache_renders_every_time():
+    cache = ResponseCache(0)
+    calls = []
+    for _ in range(2):
+        cache.get_or_render("k", lambda: calls.append(1) or b"x")
+    assert len(calls) == 2
+
+
+def test_the_lru_is_bounded():
+    cache = ResponseCache(2)
+    for key in ("a", "b", "c"):
+        cache.get_or_render(key, lambda key=key: key.encode())
+    assert cache.get_or_render("a", lambda: b"again") == b"again"
+    assert cache.get_or_render("c", lambda: b"never") == b"c"
