@@ -21,14 +21,18 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 migrate: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput -v 0
 
+# The embedded shape: one process serves HTTP + WebSocket and runs the Celery worker and beat (no REDIS_URL).
 run: migrate
-	exec $(PY) -m uvicorn loraforge.asgi:application --host "$(HOST)" --port "$(PORT)" --lifespan on --no-server-header
+	exec $(PY) -m uvicorn loraforge.asgi:application --host "$(HOST)" --port "$(PORT)" --lifespan on \
+		--no-server-header --timeout-graceful-shutdown 10
 
+# The distributed shape (REDIS_URL set): any number of workers, exactly one beat. Logging follows
+# LORAFORGE_LOG_LEVEL / LORAFORGE_LOG_FORMAT like the web process (Celery keeps Django's LOGGING).
 worker: $(VENV)/.runtime
-	exec $(VENV)/bin/celery -A loraforge worker -Q generation,default --loglevel INFO
+	exec $(VENV)/bin/celery -A loraforge worker -Q generation,default
 
 beat: $(VENV)/.runtime
-	exec $(VENV)/bin/celery -A loraforge beat --loglevel INFO
+	exec $(VENV)/bin/celery -A loraforge beat
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -41,12 +45,19 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+test: lint e2e-deps
 	LORAFORGE_TEST_DB=sqlite $(PY) -m pytest
 	if [ "$$LORAFORGE_TEST_POSTGRES" = "1" ]; then LORAFORGE_TEST_DB=postgres $(PY) -m pytest; fi
 
 bench: $(VENV)/.dev
 	$(PY) bench/adapters_api.py
+
+# Debian's Chromium for the browser tests in tests/e2e (installed only when missing).
+e2e-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update && $$sudo apt-get install -y chromium; \
+	fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

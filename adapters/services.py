@@ -230,3 +230,15 @@ def adapters_bulk(*, action: str, ids: Iterable[UUID], exclude: bool = True) -> 
         ids=[str(pk) for pk in processed],
         missing=[str(pk) for pk in wanted if pk not in found],
     )
+
+
+def scanned_files_unexclude(*, ids: Iterable[int]) -> int:
+    """Lift the exclusion of these scan-cache rows and of every row sharing their content hash.
+
+    A scan skips a file when its path or its hash is excluded (SPEC 6.6.6), so both must go.
+    Returns the number of rows changed.
+    """
+    wanted = list(ids)
+    with transaction.atomic():
+        hashes = [sha for sha in ScannedFile.objects.filter(pk__in=wanted).values_list("sha256", flat=True) if sha]
+        return ScannedFile.objects.filter(Q(pk__in=wanted) | Q(sha256__in=hashes), excluded=True).update(excluded=False)
