@@ -2,7 +2,9 @@
 
 A real ASGI server sends ``lifespan.startup``: that is how the process knows it is the server,
 and when ``LORAFORGE_EMBEDDED_WORKER=auto`` and no ``REDIS_URL`` is set it starts the embedded
-Celery worker then.
+Celery worker then (``loraforge.lifespan``).
+
+Run it with ``uvicorn loraforge.asgi:application --lifespan on`` (``make run``).
 """
 
 from __future__ import annotations

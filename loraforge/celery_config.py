@@ -1,30 +1,45 @@
-"""Celery settings, derived from the Django settings (which read the environment)."""
+"""Celery settings, derived from the Django settings (which read the environment).
+
+Embedded shape (no ``REDIS_URL``): the in-memory transport, consumed by the worker that runs inside the
+ASGI server (``loraforge.embedded``). Distributed shape: Redis. Either way JSON only, acks late, one
+message prefetched per worker thread, results ignored (the database is the source of truth).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from kombu import Queue
 
-broker_url = settings.CELERY_BROKER_URL
+# ``memory://`` alone makes kombu warn "No hostname was supplied" on every connection.
+broker_url = "memory://localhost/" if settings.CELERY_BROKER_URL.startswith("memory") else settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
 broker_connection_timeout = 3
-broker_transport_options = (
-    {"polling_interval": 0.05} if broker_url.startswith("memory") else {"visibility_timeout": 7200}
+broker_transport_options: dict[str, Any] = (
+    {"polling_interval": 0.1} if broker_url.startswith("memory") else {"visibility_timeout": 7200}
 )
 task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True
 result_backend = None
+result_expires = None  # nothing to expire, and beat then schedules no celery.backend_cleanup
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_default_queue = "default"
-task_queues = (Queue("default"), Queue("generation"))
+task_queues = (Queue("default", routing_key="default"), Queue("generation", routing_key="generation"))
 task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
+# Periodic tasks are added to ``beat_schedule`` by name (JSON arguments only). The plain Scheduler keeps
+# its state in memory: nothing is pickled to a ``celerybeat-schedule`` shelve file.
+beat_schedule: dict[str, dict[str, Any]] = {}
 beat_scheduler = "celery.beat:Scheduler"
+beat_enable_remote_control = False
+# Logging stays Django's (``LOGGING`` in settings); see ``loraforge.celery.keep_django_logging``.
 worker_hijack_root_logger = False
+worker_redirect_stdouts = False
 worker_send_task_events = False
 timezone = "UTC"
 enable_utc = True

@@ -1,4 +1,8 @@
-"""Start-up and shutdown of the server process (ASGI lifespan)."""
+"""Start-up and shutdown of the server process (the ASGI lifespan protocol).
+
+Only a real ASGI server (uvicorn, daphne) sends ``lifespan.startup``, so receiving it is how the process
+knows it is the server: that is when the embedded Celery worker starts (``loraforge.embedded``).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,26 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 
 from loraforge import embedded
 
 logger = logging.getLogger("loraforge.server")
 
+NO_API_KEY = "No API key configured. Create one with: python manage.py create_api_key --name <name>"
+
 
 def on_startup() -> None:
     from loraforge.api_keys import api_keys_exist
 
-    if settings.LORAFORGE_AUTH:
-        if not api_keys_exist():
-            logger.warning("No API key configured. Create one with: python manage.py create_api_key --name <name>")
-    else:
-        logger.warning("LORAFORGE_AUTH=off: the API, WebSocket, media and dashboard are open (local use only)")
+    try:
+        if settings.LORAFORGE_AUTH:
+            if not api_keys_exist():
+                logger.warning(NO_API_KEY)
+        else:
+            logger.warning("LORAFORGE_AUTH=off: the API, WebSocket, media and dashboard are open (local use only)")
+    finally:
+        connections.close_all()  # this runs in an executor thread that serves no request
     for root in settings.LORAFORGE_LORA_DIRS:
         if root == settings.DATA_DIR / "loras":
             root.mkdir(parents=True, exist_ok=True)
@@ -33,6 +43,7 @@ def on_shutdown() -> None:
 
 
 async def handle_lifespan(receive: Any, send: Any) -> None:
+    """Answer ``lifespan.startup`` and ``lifespan.shutdown`` (ASGI lifespan spec 2.0)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -44,6 +55,11 @@ async def handle_lifespan(receive: Any, send: Any) -> None:
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await sync_to_async(on_shutdown, thread_sensitive=False)()
+            try:
+                await sync_to_async(on_shutdown, thread_sensitive=False)()
+            except Exception as exc:
+                logger.exception("Shutdown failed")
+                await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                return
             await send({"type": "lifespan.shutdown.complete"})
             return

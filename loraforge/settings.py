@@ -162,7 +162,41 @@ LORAFORGE_JOB_STALE_SECONDS = env.integer("LORAFORGE_JOB_STALE_SECONDS", 60, min
 LORAFORGE_JOB_MAX_ATTEMPTS = env.integer("LORAFORGE_JOB_MAX_ATTEMPTS", 2, minimum=1, maximum=20)
 LORAFORGE_EMBEDDING_MODEL = env.string("LORAFORGE_EMBEDDING_MODEL", "sentence-transformers/all-MiniLM-L6-v2")
 LORAFORGE_DELIVERY_ALLOWED_HOSTS = env.string_list("LORAFORGE_DELIVERY_ALLOWED_HOSTS", [])
+LORAFORGE_DELIVERY_TIMEOUT = env.integer("LORAFORGE_DELIVERY_TIMEOUT", 30, minimum=1, maximum=120)
+LORAFORGE_IMMEDIATE_WAIT_SECONDS = env.integer("LORAFORGE_IMMEDIATE_WAIT_SECONDS", 120, minimum=1)
+LORAFORGE_QUEUE_WAIT_TIMEOUT = env.integer("LORAFORGE_QUEUE_WAIT_TIMEOUT", 3600, minimum=1)
+LORAFORGE_BACKEND_HEALTH_TTL = env.integer("LORAFORGE_BACKEND_HEALTH_TTL", 15, minimum=0)
+LORAFORGE_IMPORT_MAX_MEMBERS = env.integer("LORAFORGE_IMPORT_MAX_MEMBERS", 100_000, minimum=1)
+LORAFORGE_IMPORT_MAX_MEMBER_MB = env.integer("LORAFORGE_IMPORT_MAX_MEMBER_MB", 16_384, minimum=1)
+LORAFORGE_IMPORT_MAX_TOTAL_MB = env.integer("LORAFORGE_IMPORT_MAX_TOTAL_MB", 131_072, minimum=1)
+LORAFORGE_IMPORT_MAX_RATIO = env.integer("LORAFORGE_IMPORT_MAX_RATIO", 200, minimum=1)
+LORAFORGE_BACKUP_KEEP = env.integer("LORAFORGE_BACKUP_KEEP", 10, minimum=0)
+LORAFORGE_BACKUP_INTERVAL_HOURS = env.integer("LORAFORGE_BACKUP_INTERVAL_HOURS", 0, minimum=0)
+LORAFORGE_RESOURCE_SAMPLE_SECONDS = env.integer("LORAFORGE_RESOURCE_SAMPLE_SECONDS", 60, minimum=0)
+LORAFORGE_RESOURCE_RETENTION_DAYS = env.integer("LORAFORGE_RESOURCE_RETENTION_DAYS", 30, minimum=1)
+LORAFORGE_STATUS_ACTIVE_WARNING = env.integer("LORAFORGE_STATUS_ACTIVE_WARNING", 5, minimum=0)
+LORAFORGE_STATUS_FAILED_WARNING = env.integer("LORAFORGE_STATUS_FAILED_WARNING", 5, minimum=0)
+LORAFORGE_DISK_WARNING_PERCENT = env.integer("LORAFORGE_DISK_WARNING_PERCENT", 90, minimum=1, maximum=100)
+LORAFORGE_EMBEDDING_DEVICE = env.choice("LORAFORGE_EMBEDDING_DEVICE", "auto", ("auto", "cpu", "cuda"))
+LORAFORGE_RECO_WEIGHTS = env.json_object("LORAFORGE_RECO_WEIGHTS")
+_RECO_WEIGHT_KEYS = {"semantic", "lexical", "content", "co_usage", "quality", "popularity", "recency"}
+for _key, _value in (LORAFORGE_RECO_WEIGHTS or {}).items():
+    if _key not in _RECO_WEIGHT_KEYS or isinstance(_value, bool) or not isinstance(_value, int | float):
+        raise ImproperlyConfigured(f"LORAFORGE_RECO_WEIGHTS: unknown key or non-numeric value for {_key!r}")
+    if not 0 <= _value <= 1:
+        raise ImproperlyConfigured(f"LORAFORGE_RECO_WEIGHTS: {_key} must be between 0 and 1")
+
+# --- SDNext ---------------------------------------------------------------------------------
 SDNEXT_URL = env.url("SDNEXT_URL", schemes=("http", "https"), aliases=("SDNEXT_BASE_URL",))
+SDNEXT_USERNAME = env.optional_string("SDNEXT_USERNAME")
+SDNEXT_PASSWORD = env.optional_string("SDNEXT_PASSWORD")
+SDNEXT_TIMEOUT = env.integer("SDNEXT_TIMEOUT", 600, minimum=1, maximum=7200)
+SDNEXT_CONNECT_TIMEOUT = env.floating("SDNEXT_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=600)
+SDNEXT_POLL_INTERVAL = env.floating("SDNEXT_POLL_INTERVAL", 0.5, minimum=0.2, maximum=10)
+SDNEXT_RETRIES = env.integer("SDNEXT_RETRIES", 3, minimum=1, maximum=10)
+SDNEXT_DEFAULT_STEPS = env.integer("SDNEXT_DEFAULT_STEPS", 20, minimum=1, maximum=150)
+SDNEXT_DEFAULT_SAMPLER = env.string("SDNEXT_DEFAULT_SAMPLER", "DPM++ 2M")
+SDNEXT_DEFAULT_CFG_SCALE = env.floating("SDNEXT_DEFAULT_CFG_SCALE", 7.0, minimum=0, maximum=30)
 
 # --- Static files, i18n ---------------------------------------------------------------------
 STATIC_URL = "/static/"
