@@ -168,6 +168,9 @@ class Adapter(models.Model):
         ]
         indexes = [
             models.Index(fields=["active", "ordinal"], name="adapter_active_ordinal"),
+            # Django writes ``filter(active=True)`` as ``WHERE "active"``, which SQLite matches only to a
+            # partial index with the same condition (composition reads the active set on every request).
+            models.Index(fields=["ordinal"], condition=models.Q(active=True), name="adapter_active_partial"),
             models.Index(Lower("name"), "id", name="adapter_lname_id"),
             models.Index(models.F("created_at").desc(), Lower("name"), "id", name="adapter_created_sort"),
             models.Index(models.F("created_at").asc(), Lower("name"), "id", name="adapter_created_asc_sort"),

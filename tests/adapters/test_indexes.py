@@ -32,3 +32,19 @@ def test_sqlite_counts_matches_from_covering_indexes():
         cursor.execute("EXPLAIN QUERY PLAN SELECT count(*) FROM adapters_adapter WHERE search_index LIKE '%x%'")
         plan = " ".join(str(row) for row in cursor.fetchall())
     assert "COVERING INDEX adapter_search_index_cover" in plan
+
+
+def test_the_active_set_is_read_through_an_index():
+    from adapters.models import Adapter
+
+    sql, params = Adapter.objects.filter(active=True).order_by().values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        else:
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            cursor.execute("SET enable_seqscan = on")
+    assert "adapter_active_partial" in plan
