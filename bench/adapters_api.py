@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
-    data_dir = Path(tempfile.mkdtemp(prefix="loraforge-bench-"))
+    data_dir = args.reuse or Path(tempfile.mkdtemp(prefix="loraforge-bench-"))
     env = {
         **os.environ,
         "LORAFORGE_DATA_DIR": str(data_dir),
@@ -45,12 +45,13 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "loraforge.settings",
     }
     env.pop("REDIS_URL", None)
-    if args.db == "postgres":
+    if args.db == "postgres" and args.reuse is None:
         import psycopg
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS loraforge_bench")
             conn.execute("CREATE DATABASE loraforge_bench")
+    if args.db == "postgres":
         env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/loraforge_bench"
     else:
         env.pop("DATABASE_URL", None)
@@ -88,10 +89,13 @@ def seed(env: dict[str, str], count: int, active: int) -> tuple[str, list[str], 
     return key, ids, active_ids
 
 
-def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """One web process. Several are started on several ports, as behind a load balancer: uvicorn's own
+    ``--workers`` mode accepts connections without TCP_NODELAY (its listening socket has proto 0), which
+    adds a 40 ms delayed-ACK stall to every small response."""
     command = [
         sys.executable, "-m", "uvicorn", "loraforge.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-        "--lifespan", "on", "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+        "--lifespan", "on", "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -112,7 +116,7 @@ class Scenario:
         self.name, self.method, self.paths, self.body = name, method, paths, body
 
 
-def run_clients(port: int, key: str, scenario: Scenario, clients: int, duration: float) -> dict[str, float]:
+def run_clients(ports: list[int], key: str, scenario: Scenario, clients: int, duration: float) -> dict[str, float]:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -120,7 +124,9 @@ def run_clients(port: int, key: str, scenario: Scenario, clients: int, duration:
     headers = {"X-API-Key": key, "Content-Type": "application/json", "Connection": "keep-alive"}
 
     def client(offset: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", ports[offset % len(ports)], timeout=30)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as curl and browsers do
         local: list[float] = []
         bad = 0
         index = offset
@@ -183,29 +189,37 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario and concurrency")
     parser.add_argument("--clients", default="1,8")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--processes", type=int, default=1, help="web processes (one port each)")
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument("--reuse", type=Path, default=None, help="data folder of an earlier run: skip seeding")
     args = parser.parse_args()
 
     env = prepare_environment(args)
-    key, ids, active_ids = seed(env, args.count, active=10)
-    port = free_port()
-    server = start_server(env, port, args.workers)
+    state_file = Path(env["LORAFORGE_DATA_DIR"]) / "bench-state.json"
+    if args.reuse is not None:
+        key, ids, active_ids = json.loads(state_file.read_text())
+    else:
+        key, ids, active_ids = seed(env, args.count, active=10)
+        state_file.write_text(json.dumps([key, ids, active_ids]))
+    print(f"data folder: {env['LORAFORGE_DATA_DIR']}", flush=True)
+    ports = [free_port() for _ in range(args.processes)]
+    servers = [start_server(env, port) for port in ports]
     results = []
     try:
         for scenario in scenarios(ids, active_ids):
-            run_clients(port, key, scenario, 1, 0.5)  # warm-up
+            run_clients(ports, key, scenario, len(ports), 0.5)  # warm-up
             for clients in (int(c) for c in args.clients.split(",")):
-                measured = run_clients(port, key, scenario, clients, args.duration)
+                measured = run_clients(ports, key, scenario, clients, args.duration)
                 row = {"scenario": scenario.name, "clients": clients, **measured}
                 results.append(row)
                 print(format_row(row), flush=True)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"db": args.db, "count": args.count, "workers": args.workers, "duration": args.duration}
+        meta = {"db": args.db, "count": args.count, "processes": args.processes, "duration": args.duration}
         args.output.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
 

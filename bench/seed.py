@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 WORDS = [
     "anime",
@@ -74,8 +75,8 @@ def seed_adapters(count: int, *, batch: int = 2000, seed: int = 1) -> None:
 
     # Spread creation times over months, as a real library has them.
     for field_name in ("created_at", "updated_at"):
-        field = Adapter._meta.get_field(field_name)
-        field.auto_now_add = field.auto_now = False  # type: ignore[attr-defined]
+        field: Any = Adapter._meta.get_field(field_name)
+        field.auto_now_add = field.auto_now = False
     rng = random.Random(seed)
     vocabulary = tag_vocabulary()
     start = datetime(2024, 1, 1, tzinfo=UTC)
