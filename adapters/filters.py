@@ -16,7 +16,7 @@ from loraforge.filters import BoolFilter, choice_error
 
 SORTS: dict[str, tuple[Any, ...]] = {
     "name": (Lower("name").asc(), F("id").asc()),
-    "name_desc": (Lower("name").desc(), F("id").desc()),
+    "name_desc": (Lower("name").desc(), F("id").asc()),
     "created_at": (F("created_at").desc(), Lower("name").asc(), F("id").asc()),
     "created_at_asc": (F("created_at").asc(), Lower("name").asc(), F("id").asc()),
     "updated_at": (F("updated_at").desc(), Lower("name").asc(), F("id").asc()),

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,6 +31,7 @@ from adapters.serializers import (
 )
 from loraforge.errors import NotFound
 from loraforge.query import query_bool, query_int
+from loraforge.renderers import JSON_CONTENT_TYPE, UTF8JSONRenderer
 from loraforge.response_cache import response_cache
 from loraforge.views import UUID_RE
 
@@ -62,10 +62,10 @@ class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
             return respond()
 
         def render() -> bytes:
-            return bytes(JSONRenderer().render(respond().data))
+            return bytes(UTF8JSONRenderer().render(respond().data))
 
         body = response_cache("adapters").get_or_render((version, key), render)
-        return HttpResponse(body, content_type="application/json")
+        return HttpResponse(body, content_type=JSON_CONTENT_TYPE)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         query = tuple(sorted((name, tuple(values)) for name, values in request.query_params.lists()))
@@ -150,7 +150,7 @@ class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
 
     @extend_schema(responses={200: TagsSerializer}, filters=False)
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
-    def tags(self, request: Request) -> Response:
+    def tags(self, request: Request) -> Response | HttpResponse:
         def respond() -> Response:
             counts = tag_counts()
             return Response({"tags": list(counts), "counts": counts})

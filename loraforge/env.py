@@ -19,6 +19,7 @@ TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 FALSE_VALUES = frozenset({"0", "false", "no", "off"})
 
 Environ = Mapping[str, str]
+_HOST_SCHEMES = frozenset({"http", "https", "redis", "rediss"})  # URLs that must name a host
 
 
 def _environ(environ: Environ | None) -> Environ:
@@ -35,9 +36,12 @@ def raw(name: str, environ: Environ | None = None, *, aliases: Sequence[str] = (
         file_name = env.get(f"{key}_FILE")
         if file_name:
             try:
-                return Path(file_name).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ImproperlyConfigured(f"{key}_FILE: cannot read {file_name}: {exc.strerror}") from exc
+                content = Path(file_name).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                raise ImproperlyConfigured(f"{key}_FILE: cannot read {file_name}: {reason}") from exc
+            if content:  # an empty file counts as unset, like an empty variable
+                return content
     return None
 
 
@@ -126,7 +130,8 @@ def path_list(name: str, default: Sequence[Path], environ: Environ | None = None
     value = raw(name, environ)
     if value is None:
         return [Path(os.path.abspath(p)) for p in default]
-    return [Path(os.path.abspath(Path(item).expanduser())) for item in value.split(os.pathsep) if item.strip()]
+    items = (item.strip() for item in value.split(os.pathsep))
+    return [Path(os.path.abspath(Path(item).expanduser())) for item in items if item]
 
 
 def choice(name: str, default: str, choices: Sequence[str], environ: Environ | None = None) -> str:
@@ -158,9 +163,18 @@ def url(
     value = raw(name, environ, aliases=aliases)
     if value is None:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not (parts.netloc or parts.path):
-        raise ImproperlyConfigured(f"{name}: expected a URL with scheme {'/'.join(schemes)}, got {value!r}")
+    # The value is never echoed: URLs carry passwords, and errors end up in logs.
+    expected = f"{name}: expected a URL with scheme {'/'.join(schemes)}"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (validates the port)
+    except ValueError:
+        raise ImproperlyConfigured(f"{expected}; the value is not a valid URL") from None
+    if parts.scheme not in schemes:
+        raise ImproperlyConfigured(f"{expected}, got scheme {parts.scheme!r}")
+    target = parts.hostname if parts.scheme in _HOST_SCHEMES else parts.netloc or parts.path
+    if not target:
+        raise ImproperlyConfigured(f"{expected}; the URL names no host or path")
     return value
 
 
@@ -171,16 +185,13 @@ def database(name: str, default_sqlite: Path, environ: Environ | None = None) ->
         return sqlite_database(default_sqlite)
     parts = urlsplit(value)
     if parts.scheme == "sqlite":
-        if not parts.path or parts.path == "/":
+        if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
             raise ImproperlyConfigured(f"{name}: sqlite URLs need an absolute path (sqlite:///abs/path)")
         return sqlite_database(Path(unquote(parts.path)))
     db_name = unquote(parts.path.lstrip("/"))
     if not db_name:
         raise ImproperlyConfigured(f"{name}: the PostgreSQL URL names no database")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: invalid port") from None
+    port = parts.port
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": db_name,

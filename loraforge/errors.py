@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import DatabaseError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 logger = logging.getLogger("loraforge.errors")
@@ -84,7 +86,7 @@ def problem_body(
     errors: Mapping[str, list[str]] | None = None,
     extensions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    kind, title = _TYPES.get(status_code, ("internal-error", "Internal server error"))
+    kind, title = _TYPES.get(status_code) or _generic_type(status_code)
     if problem == "malformed-request":
         kind, title = problem, "Malformed request"
     elif problem == "invalid-api-key":
@@ -101,6 +103,15 @@ def problem_body(
     if extensions:
         body.update(extensions)
     return body
+
+
+def _generic_type(status_code: int) -> tuple[str, str]:
+    """Statuses the table does not list (406, 429, ...) keep their own name, never "internal-error"."""
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        return "internal-error", "Internal server error"
+    return phrase.lower().replace(" ", "-").replace("'", ""), phrase.capitalize()
 
 
 def problem_response(request: HttpRequest, status_code: int, detail: str, **kwargs: Any) -> JsonResponse:
@@ -148,6 +159,10 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
 
     request = context.get("request")
     instance = request.path if request is not None else ""
+    if request is not None:
+        # A problem is JSON whatever the client accepts: a browser asking for HTML gets JSON too.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
     headers: dict[str, str] = {}
     extensions: dict[str, Any] = {}
     errors: dict[str, list[str]] | None = None
@@ -159,6 +174,8 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(request_too_large_detail())
+    elif isinstance(exc, SuspiciousOperation):  # e.g. more query parameters than Django parses
+        exc = MalformedRequest(suspicious_detail(exc))
     elif isinstance(exc, OperationalError | DatabaseError) and _is_connection_problem(exc):
         detail, code = _database_problem(exc)
         set_rollback()
@@ -186,6 +203,8 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         detail = f"Method {context['request'].method} not allowed" if request is not None else "Method not allowed"
     elif isinstance(exc, exceptions.NotFound):
         detail = str(exc.detail) if str(exc.detail) != "Not found." else "Not found"
+    elif isinstance(exc, exceptions.NotAuthenticated):  # also DRF's own "credentials were not provided"
+        detail = "Authentication required"
     else:
         detail = str(exc.detail)
 
@@ -218,6 +237,23 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Http404())
+
+
+def suspicious_detail(exc: BaseException | None) -> str:
+    if isinstance(exc, TooManyFieldsSent):
+        from django.conf import settings
+
+        return f"Too many parameters (limit {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})"
+    return "Bad request"
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's own 400s (a disallowed Host header, too many parameters outside DRF)."""
+    if wants_problem(request.path):
+        return problem_response(request, 400, suspicious_detail(exception), problem="malformed-request")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception or SuspiciousOperation())
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:

@@ -28,7 +28,7 @@ class StrictJSONParser(JSONParser):
             raise PayloadTooLarge(request_too_large_detail())
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             raise MalformedRequest("Request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise MalformedRequest("Request body must be a JSON object.")

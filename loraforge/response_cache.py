@@ -58,3 +58,9 @@ def response_cache(name: str) -> ResponseCache:
         if name not in _caches:
             _caches[name] = ResponseCache(int(settings.LORAFORGE_API_CACHE_ENTRIES))
         return _caches[name]
+
+
+def clear_all() -> None:
+    with _caches_lock:
+        for cache in _caches.values():
+            cache.clear()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-
-_OPTIONAL_SLASH = re.compile(r"/\?$")
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -30,10 +27,10 @@ Endpoint = tuple[str, str, str, Any]
 
 
 def document_canonical_paths(endpoints: list[Endpoint], **kwargs: Any) -> list[Endpoint]:
-    """Document each route once, under ``/api/v1/`` without the optional-slash regex."""
+    """Document each route once, under ``/api/v1/``, without the optional trailing slash (SPEC 4.1)."""
     documented = []
     for path, path_regex, method, callback in endpoints:
         if not path.startswith("/api/v1/"):
             continue
-        documented.append((_OPTIONAL_SLASH.sub("", path).replace("/?/", "/"), path_regex, method, callback))
+        documented.append((path.replace("/?", "/").rstrip("/"), path_regex, method, callback))
     return documented

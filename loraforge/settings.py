@@ -217,7 +217,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["loraforge.auth.IsApiPrincipal"],
     "DEFAULT_PARSER_CLASSES": ["loraforge.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "loraforge.renderers.UTF8JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "loraforge.pagination.EnvelopePagination",

@@ -30,6 +30,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="Redis tests need LORAFORGE_TEST_REDIS=1"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_response_caches() -> None:
+    """Each test starts with empty in-process response caches (a rolled-back test leaves entries behind)."""
+    from loraforge.response_cache import clear_all
+
+    clear_all()
+
+
 @pytest.fixture
 def lora_dir(tmp_path: Path, settings) -> Path:
     root = tmp_path / "loras"

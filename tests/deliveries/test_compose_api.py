@@ -53,7 +53,7 @@ def test_compose_returns_the_documented_shape(api):
     response = post(api, {"prefix": "masterpiece, 1girl", "suffix": "soft lighting"})
 
     assert response.status_code == 200
-    assert response["Content-Type"] == "application/json"
+    assert response["Content-Type"] == "application/json; charset=utf-8"
     assert response.json() == {
         "prompt": "masterpiece, 1girl <lora:ink-sketch:1> <lora:celestial_anime_v2:0.75> soft lighting",
         "tokens": ["<lora:ink-sketch:1>", "<lora:celestial_anime_v2:0.75>"],
