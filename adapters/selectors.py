@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from adapters.models import Adapter, CatalogueState
@@ -23,4 +24,7 @@ def tag_counts() -> dict[str, int]:
 
 def catalogue_version() -> int | None:
     """The trigger-maintained version of the adapters table (None when its row is missing)."""
-    return CatalogueState.objects.filter(pk=1).values_list("version", flat=True).first()
+    with connection.cursor() as cursor:  # plain SQL: this runs on every cached read
+        cursor.execute(f"SELECT version FROM {CatalogueState._meta.db_table} WHERE id = 1")  # noqa: S608
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
