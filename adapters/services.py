@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 from adapters.models import CURATABLE_FIELDS, WEIGHT_MAX, WEIGHT_MIN, Adapter, HashStatus, ScannedFile
 from adapters.scanner.hashing import sha256_file
 from adapters.scanner.inspect import FileFacts, header_field_values, inspect_file
+from adapters.scanner.paths import sdnext_name_for
 
 logger = logging.getLogger("loraforge.adapters")
 
@@ -99,7 +100,7 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
         facts = inspect_file(file_path, compute_hash=size <= _sync_hash_limit())
     except OSError:
         raise ValidationError({"file_path": ["file_path does not exist or is not readable"]}) from None
-    adapter = Adapter(file_path=str(file_path), name=facts.stem[:255], sdnext_name=facts.stem[:200])
+    adapter = Adapter(file_path=str(file_path), name=facts.stem[:255], sdnext_name=sdnext_name_for(file_path)[:200])
     apply_file_facts(adapter, facts)
     adapter.hash_status = HashStatus.DONE if facts.sha256 else HashStatus.PENDING
     for name, value in fields.items():

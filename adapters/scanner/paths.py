@@ -63,6 +63,11 @@ def resolve_model_path(value: str) -> Path:
     raise PathRejected("file_path does not exist or is not readable")
 
 
+def sdnext_name_for(path: str | Path) -> str:
+    """The name SDNext resolves in ``<lora:NAME:w>``: the file stem with every ``.`` replaced by ``_``."""
+    return file_stem(path).replace(".", "_")
+
+
 def file_stem(path: str | Path) -> str:
     name = os.path.basename(str(path))
     stem, _ext = os.path.splitext(name)

@@ -431,3 +431,9 @@ def test_tags_with_counts(api):
     AdapterFactory(tags=["anime"])
     AdapterFactory(tags=[])
     assert api.get(f"{URL}/tags").json() == {"tags": ["anime", "portrait"], "counts": {"anime": 2, "portrait": 1}}
+
+
+def test_sdnext_name_is_the_stem_as_sdnext_names_it(api, lora_dir: Path):
+    path = write_safetensors(lora_dir / "my.style.v1.safetensors")
+    adapter = post(api, URL, {"name": "Dotted", "file_path": str(path)}).json()["adapter"]
+    assert adapter["sdnext_name"] == "my_style_v1"
