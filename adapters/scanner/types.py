@@ -130,3 +130,11 @@ class NullProgress:
 
     def cancelled(self) -> bool:
         return False
+
+
+class ScanCancelled(Exception):
+    """Raised by the scan when ``ScanProgress.cancelled()`` turned true; carries the partial report."""
+
+    def __init__(self, report: ScanReport) -> None:
+        super().__init__("scan cancelled")
+        self.report = report
