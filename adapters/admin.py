@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from adapters.models import CURATABLE_FIELDS, ORDINAL_MAX, ORDINAL_MIN, WEIGHT_MAX, WEIGHT_MIN, Adapter, ScannedFile
+from adapters.scanner.engine import adapter_rescan
 from adapters.selectors import tag_counts
 from adapters.serializers import AdapterUpdateSerializer
 from adapters.services import (
@@ -224,7 +225,7 @@ class AdapterAdmin(admin.ModelAdmin):
     search_help_text = "Name, SDNext name, file path, tag or SHA-256 prefix."
     list_per_page = 100
     changelist_deferred = ("header_metadata", "search_index")
-    actions = ("activate_selected", "deactivate_selected")
+    actions = ("activate_selected", "deactivate_selected", "rescan_selected")
     fieldsets = (
         (None, {"fields": ("preview_image",)}),
         ("Curation", {"fields": CURATABLE_FIELDS}),
@@ -342,6 +343,16 @@ class AdapterAdmin(admin.ModelAdmin):
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[Adapter]) -> None:
         outcome = adapters_bulk(action="deactivate", ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Deactivated {len(outcome.ids)} adapter(s).", messages.SUCCESS)
+
+    @admin.action(description="Rescan selected adapters")
+    def rescan_selected(self, request: HttpRequest, queryset: QuerySet[Adapter]) -> None:
+        statuses: Counter[str] = Counter()
+        for adapter in queryset.order_by("pk").iterator(chunk_size=100):
+            _adapter, item = adapter_rescan(adapter=adapter)
+            statuses[item.status] += 1
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+        level = messages.WARNING if statuses["error"] or statuses["missing"] else messages.SUCCESS
+        self.message_user(request, f"Rescanned {statuses.total()} adapter(s): {counts or 'none'}.", level)
 
 
 # --- scan cache -----------------------------------------------------------------------------

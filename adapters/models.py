@@ -215,6 +215,9 @@ class ScannedFile(models.Model):
     header = models.JSONField(null=True, blank=True)
     header_error = models.CharField(max_length=500, null=True, blank=True)
     excluded = models.BooleanField(default=False)
+    # Digest of the sidecar and preview files (path, size, mtime) seen with this file: sidecars are
+    # re-read only when it changes (SPEC 6.6.4). Null = unknown, so the next scan reads them.
+    sidecar_fingerprint = models.CharField(max_length=64, null=True, blank=True)
     adapter = models.ForeignKey(Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="scanned_files")
     last_seen_at = models.DateTimeField()
 

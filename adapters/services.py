@@ -9,26 +9,20 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from adapters.models import CURATABLE_FIELDS, WEIGHT_MAX, WEIGHT_MIN, Adapter, HashStatus, ScannedFile
-from adapters.scanner.hashing import sha256_file
-from adapters.scanner.inspect import FileFacts, header_field_values, inspect_file
-from adapters.scanner.paths import sdnext_name_for
+from adapters.scanner.engine import adapter_rescan, register_file, remember_registered_file
+from adapters.signals import adapters_imported
 
 logger = logging.getLogger("loraforge.adapters")
 
 NAME_VERSION_TAKEN = "adapter with this name and version already exists"
 FILE_TAKEN = "an adapter already exists for this file"
 UNSET: Any = object()
-
-
-def _sync_hash_limit() -> int:
-    return int(settings.LORAFORGE_SYNC_HASH_MAX_MB) * 1024 * 1024
 
 
 def default_weight(preferred: float | None) -> float:
@@ -56,53 +50,15 @@ def _save_checked(adapter: Adapter, **kwargs: Any) -> None:
         raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]}) from exc
 
 
-def apply_file_facts(adapter: Adapter, facts: FileFacts) -> None:
-    """Import-owned fields from the file; curatable ones only when unlocked and non-empty."""
-    for name, value in header_field_values(facts).items():
-        setattr(adapter, name, value)
-    if facts.sha256 is not None:
-        adapter.sha256 = facts.sha256
-        adapter.autov2 = facts.sha256[:10]
-        adapter.hash_status = HashStatus.DONE
-    locked = set(adapter.locked_fields or [])
-    curated = {"base_family": facts.base.family, "base_model": facts.base.label, "sd_version": facts.base.label}
-    for name, value in curated.items():
-        if name not in locked and value not in (None, "", "unknown"):
-            setattr(adapter, name, value)
-    adapter.last_ingested_at = timezone.now()
-
-
-def _remember_file(adapter: Adapter, facts: FileFacts) -> None:
-    """Store the scan cache row for the file and clear any exclusion of its path or hash."""
-    ScannedFile.objects.update_or_create(
-        path=adapter.file_path,
-        defaults={
-            "size": facts.size,
-            "mtime_ns": facts.mtime_ns,
-            "sha256": facts.sha256,
-            "header": facts.header.metadata,
-            "header_error": facts.header.error,
-            "excluded": False,
-            "adapter": adapter,
-            "last_seen_at": timezone.now(),
-        },
-    )
-    if facts.sha256:
-        ScannedFile.objects.filter(sha256=facts.sha256, excluded=True).update(excluded=False)
-
-
 def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
-    """Register one file like a one-file scan, then apply the body on top and lock what it set."""
+    """Register one file like a one-file scan (header, sidecars, hash), then apply the body on top and lock what
+    it set (SPEC 5.2). Exclusions of the path and hash are lifted; embeddings follow ``adapters_imported``."""
     if Adapter.objects.filter(file_path=str(file_path)).exists():
         raise ValidationError({"file_path": [FILE_TAKEN]})
     try:
-        size = file_path.stat().st_size
-        facts = inspect_file(file_path, compute_hash=size <= _sync_hash_limit())
+        adapter, warnings = register_file(path=file_path)
     except OSError:
         raise ValidationError({"file_path": ["file_path does not exist or is not readable"]}) from None
-    adapter = Adapter(file_path=str(file_path), name=facts.stem[:255], sdnext_name=sdnext_name_for(file_path)[:200])
-    apply_file_facts(adapter, facts)
-    adapter.hash_status = HashStatus.DONE if facts.sha256 else HashStatus.PENDING
     for name, value in fields.items():
         setattr(adapter, name, value)
     if "weight" not in fields:
@@ -112,10 +68,18 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
         raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
     with transaction.atomic():
         _save_checked(adapter)
-        _remember_file(adapter, facts)
-        if adapter.hash_status == HashStatus.PENDING:
-            transaction.on_commit(lambda: enqueue_hash(adapter.pk))
+        remember_registered_file(adapter=adapter)
+        pending = adapter.hash_status == HashStatus.PENDING
+        transaction.on_commit(lambda: _after_create(adapter.pk, hash_pending=pending))
+    if warnings:
+        logger.info("Registered %s with warnings: %s", file_path, "; ".join(warnings))
     return adapter
+
+
+def _after_create(adapter_id: UUID, *, hash_pending: bool) -> None:
+    if hash_pending:
+        enqueue_hash(adapter_id)
+    adapters_imported.send_robust(sender=Adapter, adapter_ids=[str(adapter_id)])
 
 
 def enqueue_hash(adapter_id: UUID) -> None:
@@ -128,24 +92,14 @@ def enqueue_hash(adapter_id: UUID) -> None:
 
 
 def adapter_hash(*, adapter_id: UUID | str) -> Adapter | None:
-    """Hash the adapter's file (the task behind large ``POST /adapters`` files)."""
+    """Hash the adapter's file (the task behind large ``POST /adapters`` files): a one-file rescan, so the
+    Civitai version is matched by hash once the hash is known."""
     adapter = Adapter.objects.filter(pk=adapter_id).first()
     if adapter is None:
         return None
-    path = Path(adapter.file_path)
-    try:
-        stat = path.stat()
-        digest = sha256_file(path)
-    except OSError as exc:
-        logger.warning("Cannot hash %s: %s", path, exc.strerror)
-        Adapter.objects.filter(pk=adapter.pk).update(hash_status=HashStatus.ERROR, updated_at=timezone.now())
-        adapter.hash_status = HashStatus.ERROR
-        return adapter
-    adapter.sha256, adapter.autov2, adapter.hash_status = digest, digest[:10], HashStatus.DONE
-    adapter.save(update_fields=["sha256", "autov2", "hash_status"])
-    ScannedFile.objects.filter(path=adapter.file_path).update(
-        sha256=digest, size=stat.st_size, mtime_ns=stat.st_mtime_ns
-    )
+    adapter, item = adapter_rescan(adapter=adapter)
+    if item.status == "error":
+        logger.warning("Cannot hash %s: %s", adapter.file_path, item.detail)
     return adapter
 
 

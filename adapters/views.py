@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +17,10 @@ from rest_framework.response import Response
 from adapters import services
 from adapters.filters import AdapterFilterSet
 from adapters.models import Adapter
+from adapters.previews import PreviewRenderer, adapter_preview
+from adapters.scan_serializers import RescanResultSerializer, ScanAcceptedSerializer, ScanRequestSerializer
+from adapters.scan_service import scan_start
+from adapters.scanner.engine import adapter_rescan
 from adapters.selectors import adapters_for_list, catalogue_version, tag_counts
 from adapters.serializers import (
     ActivateSerializer,
@@ -30,10 +35,14 @@ from adapters.serializers import (
     TagsSerializer,
 )
 from loraforge.errors import NotFound
+from loraforge.models.jobs import JobOrigin
 from loraforge.query import query_bool, query_int
 from loraforge.renderers import JSON_CONTENT_TYPE, UTF8JSONRenderer
 from loraforge.response_cache import response_cache
 from loraforge.views import UUID_RE
+
+NO_PREVIEW = "Adapter has no preview"
+PREVIEW_CACHE_CONTROL = "private, max-age=300"
 
 
 class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
@@ -156,3 +165,48 @@ class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
             return Response({"tags": list(counts), "counts": counts})
 
         return self._cached(request, ("tags",), respond)
+
+    @extend_schema(request=ScanRequestSerializer, responses={202: ScanAcceptedSerializer})
+    @action(detail=False, methods=["post"])
+    def scan(self, request: Request) -> Response:
+        serializer = ScanRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = scan_start(request=serializer.scan_request(), created_via=JobOrigin.API)
+        body = {"job_id": str(job.pk), "kind": job.kind, "status": job.status}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("force_rehash", bool, description="Hash the file even if the cache is valid")],
+        responses={200: RescanResultSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def rescan(self, request: Request, pk: str) -> Response:
+        force_rehash = query_bool(request, "force_rehash", False)
+        adapter, item = adapter_rescan(adapter=self.get_object(), force_rehash=force_rehash)
+        report = {"path": item.path, "status": item.status, "detail": item.detail}
+        return Response({"adapter": AdapterSerializer(adapter).data, "report": report})
+
+    @extend_schema(
+        responses={(200, "image/*"): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("format", exclude=True)],
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[UTF8JSONRenderer, PreviewRenderer],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def preview(self, request: Request, pk: str) -> FileResponse:
+        preview = adapter_preview(self.get_object())
+        if preview is None:
+            raise NotFound(NO_PREVIEW)
+        try:
+            handle = preview.path.open("rb")
+        except OSError:  # vanished or unreadable since it was checked
+            raise NotFound(NO_PREVIEW) from None
+        response = FileResponse(handle, content_type=preview.content_type)
+        response["Cache-Control"] = PREVIEW_CACHE_CONTROL
+        return response

@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from adapters.views import AdapterViewSet
 from loraforge.errors import not_found_view
+from loraforge.job_views import BackgroundJobViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -19,6 +20,7 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("adapters", AdapterViewSet, basename="adapter")
+router.register("jobs", BackgroundJobViewSet, basename="job")
 
 
 def _extra_routes() -> list[URLPattern | URLResolver]:

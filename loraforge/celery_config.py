@@ -34,7 +34,13 @@ task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 # Periodic tasks are added to ``beat_schedule`` by name (JSON arguments only). The plain Scheduler keeps
 # its state in memory: nothing is pickled to a ``celerybeat-schedule`` shelve file.
-beat_schedule: dict[str, dict[str, Any]] = {}
+beat_schedule: dict[str, dict[str, Any]] = {
+    "recover-background-jobs": {
+        "task": "loraforge.recover_background_jobs",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
+}
 beat_scheduler = "celery.beat:Scheduler"
 beat_enable_remote_control = False
 # Logging stays Django's (``LOGGING`` in settings); see ``loraforge.celery.keep_django_logging``.

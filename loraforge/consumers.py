@@ -1,4 +1,4 @@
-"""The progress WebSocket (SPEC 6.5): authentication, subscriptions and bad-message replies."""
+"""The progress WebSocket (SPEC 6.5): authentication, subscriptions, snapshots and bad-message replies."""
 
 from __future__ import annotations
 
@@ -134,8 +134,10 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         valid, invalid = _split_ids(job_ids or [])
         if invalid:
             await self.send_error(f"Invalid job ids: {', '.join(invalid)}", "invalid_job_ids")
+        snapshot_ids: list[str] | None = []
         if kind == "subscribe":
             if job_ids is None:
+                snapshot_ids = None if not self.all_jobs else []
                 self.all_jobs = True
             else:
                 if len(self.explicit | set(valid)) > MAX_SUBSCRIPTIONS:
@@ -143,6 +145,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
                         f"Too many subscriptions (limit {MAX_SUBSCRIPTIONS})", "too_many_subscriptions"
                     )
                     return
+                snapshot_ids = sorted(set(valid) - self.explicit)
                 self.explicit.update(valid)
         elif job_ids is None:
             self.all_jobs = False
@@ -151,6 +154,21 @@ class ProgressConsumer(AsyncWebsocketConsumer):
             self.explicit.difference_update(valid)
         await self.sync_groups()
         await self.send_event("subscription_confirmed", {"job_ids": sorted(self.explicit), "all": self.all_jobs})
+        await self.send_snapshots(snapshot_ids)
+
+    async def send_snapshots(self, job_ids: list[str] | None) -> None:
+        """``snapshot: true`` events for newly subscribed existing jobs, or (None) for the active jobs."""
+        from loraforge.jobs import job_snapshots
+
+        if job_ids == []:
+            return
+        try:
+            events = await database_sync_to_async(job_snapshots)(job_ids)
+        except Exception:
+            logger.warning("Could not read job snapshots", exc_info=True)
+            return
+        for event in events:
+            await self.send(text_data=json.dumps(event))
 
     async def sync_groups(self) -> None:
         wanted = {job_group(job_id) for job_id in self.explicit}

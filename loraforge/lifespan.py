@@ -12,11 +12,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
+from django.utils.module_loading import import_string
 
 from loraforge import embedded
 
 logger = logging.getLogger("loraforge.server")
 
+STARTUP_SCAN = "adapters.scan_service.scan_start_on_startup"
 NO_API_KEY = "No API key configured. Create one with: python manage.py create_api_key --name <name>"
 
 
@@ -36,6 +38,36 @@ def on_startup() -> None:
             root.mkdir(parents=True, exist_ok=True)
     if embedded.embedded_worker_wanted(is_server=True):
         embedded.start_embedded_worker()
+        _recover_jobs()
+    if settings.LORAFORGE_SCAN_ON_STARTUP:
+        _queue_startup_scan()
+
+
+def _recover_jobs() -> None:
+    """Once when the embedded worker starts (SPEC 6.2.6); the in-memory broker starts empty, so every pending
+    job is queued again."""
+    from loraforge.jobs import background_jobs_recover
+
+    try:
+        in_memory = not settings.REDIS_URL
+        for line in background_jobs_recover(requeue_all_pending=in_memory):
+            logger.warning("Recovered job: %s", line)
+    except Exception:
+        logger.exception("Job recovery at start-up failed")
+    finally:
+        connections.close_all()
+
+
+def _queue_startup_scan() -> None:
+    """``LORAFORGE_SCAN_ON_STARTUP``: one library scan, unless one is pending or running already."""
+    # By dotted path: the core imports no app module (STYLE); the adapters app owns the scan.
+    scan_start_on_startup = import_string(STARTUP_SCAN)
+    try:
+        scan_start_on_startup()
+    except Exception:
+        logger.exception("Could not queue the start-up scan")
+    finally:
+        connections.close_all()
 
 
 def on_shutdown() -> None:

@@ -1,0 +1,139 @@
+"""The scan cache (SPEC 6.6.3): ``ScannedFile`` rows loaded in bulk, validity, sidecar fingerprints, writes.
+
+A row is valid for a file iff its ``size`` and ``mtime_ns`` equal the file's ``stat()`` and it holds a
+hash (and, for safetensors, the header outcome): then neither the hash nor the header is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from django.db.models import BooleanField, ExpressionWrapper, Q
+
+from adapters.models import ScannedFile
+from adapters.scanner.headers import Header
+from adapters.scanner.sidecars import SidecarFile
+from adapters.scanner.walk import is_under
+
+ROW_FIELDS = ("id", "path", "size", "mtime_ns", "sha256", "excluded", "adapter_id", "sidecar_fingerprint")
+
+
+@dataclass(frozen=True)
+class CacheRow:
+    """A ``ScannedFile`` row without its (possibly large) header JSON."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    excluded: bool
+    adapter_id: UUID | None
+    sidecar_fingerprint: str | None
+    has_header: bool
+
+    def valid_for(self, info: os.stat_result, *, needs_header: bool) -> bool:
+        return (
+            bool(self.sha256)
+            and self.size == info.st_size
+            and self.mtime_ns == info.st_mtime_ns
+            and (self.has_header or not needs_header)
+        )
+
+
+def scope_filter(scopes: Sequence[Path]) -> Q:
+    condition = Q(pk__in=[])
+    for scope in scopes:
+        text = str(scope)
+        condition |= Q(path=text) | Q(path__startswith=text.rstrip(os.sep) + os.sep)
+    return condition
+
+
+def load_rows(scopes: Sequence[Path]) -> dict[str, CacheRow]:
+    """Every cache row under the scanned paths, by path, in one query."""
+    has_header = ExpressionWrapper(Q(header__isnull=False) | Q(header_error__isnull=False), output_field=BooleanField())
+    query = ScannedFile.objects.filter(scope_filter(scopes)).order_by().annotate(has_header=has_header)
+    texts = [str(scope) for scope in scopes]
+    rows = {}
+    for values in query.values_list(*ROW_FIELDS, "has_header"):
+        row = CacheRow(*values)
+        if any(is_under(row.path, scope) for scope in texts):  # LIKE ignores case on SQLite
+            rows[row.path] = row
+    return rows
+
+
+def excluded_hashes() -> set[str]:
+    hashes = ScannedFile.objects.filter(excluded=True, sha256__isnull=False).values_list("sha256", flat=True)
+    return {sha256 for sha256 in hashes if sha256}
+
+
+def cached_header(row_id: int) -> Header:
+    header, error = ScannedFile.objects.filter(pk=row_id).values_list("header", "header_error").get()
+    return Header(metadata=header, error=error)
+
+
+def fingerprint(found: Iterable[SidecarFile]) -> str:
+    """A digest of the sidecar and preview files next to a model file: any change re-reads them."""
+    text = "\n".join(f"{item.role}\0{item.path}\0{item.size}\0{item.mtime_ns}" for item in found)
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReadRow:
+    """The cache row of a file whose content was read by this scan."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    header: Header
+    sidecar_fingerprint: str
+    adapter_id: Any
+
+
+def store_read(row: ReadRow, now: datetime, *, excluded: bool | None = None) -> None:
+    """Insert or update the row of a file that was read; ``excluded`` is kept unless given."""
+    fields = ["size", "mtime_ns", "sha256", "header", "header_error", "adapter", "sidecar_fingerprint", "last_seen_at"]
+    ScannedFile.objects.bulk_create(
+        [
+            ScannedFile(
+                path=row.path,
+                size=row.size,
+                mtime_ns=row.mtime_ns,
+                sha256=row.sha256,
+                header=row.header.metadata,
+                header_error=row.header.error,
+                adapter_id=row.adapter_id,
+                sidecar_fingerprint=row.sidecar_fingerprint,
+                last_seen_at=now,
+                excluded=bool(excluded),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["path"],
+        update_fields=[*fields, "excluded"] if excluded is not None else fields,
+    )
+
+
+def touch(row_id: int, *, adapter_id: Any, sidecar_fingerprint: str, now: datetime) -> None:
+    """A valid row whose file was not read: record its adapter and sidecar fingerprint."""
+    ScannedFile.objects.filter(pk=row_id).update(
+        adapter_id=adapter_id, sidecar_fingerprint=sidecar_fingerprint, last_seen_at=now
+    )
+
+
+def clear_exclusions(*, path: str, sha256: str | None) -> None:
+    """Creating an adapter lifts any exclusion of its path and of its content hash (SPEC 6.6.6)."""
+    condition = (Q(path=path) | Q(sha256=sha256)) if sha256 else Q(path=path)
+    ScannedFile.objects.filter(condition, excluded=True).update(excluded=False)
+
+
+def known_hashes(paths: Sequence[str]) -> dict[str, str | None]:
+    return dict(ScannedFile.objects.filter(path__in=list(paths)).values_list("path", "sha256"))
