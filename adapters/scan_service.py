@@ -61,8 +61,7 @@ class ScanRequest:
     force_rehash: bool = False
     include_excluded: bool = False
     workers: int | None = None  # None = LORAFORGE_SCAN_WORKERS
-    # Embeddings follow the engine's ``adapters_imported`` signal; False (``--no-embeddings``) is recorded here
-    # and honoured by the command, which runs the scan in its own process with that signal muted.
+    # Embeddings follow the engine's ``adapters_imported`` signal; False (``--no-embeddings``) stops the announcement.
     embeddings: bool = True
 
     def params(self) -> dict[str, Any]:
@@ -87,6 +86,7 @@ def scan_options(params: Mapping[str, Any]) -> ScanOptions:
         force_rehash=bool(params.get("force_rehash", False)),
         include_excluded=bool(params.get("include_excluded", False)),
         workers=params.get("workers"),
+        announce=bool(params.get("embeddings", True)),
     )
 
 

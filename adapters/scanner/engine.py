@@ -309,7 +309,7 @@ class _Scan:
 
     def announce(self) -> None:
         """``adapters_imported`` for the adapters created, changed, moved or updated (not after a dry run)."""
-        if self.options.dry_run or self.ingest is None or not self.ingest.imported_ids:
+        if self.options.dry_run or not self.options.announce or self.ingest is None or not self.ingest.imported_ids:
             return
         adapter_ids = list(dict.fromkeys(self.ingest.imported_ids))
         for receiver, result in adapters_imported.send_robust(sender=Adapter, adapter_ids=adapter_ids):

@@ -33,6 +33,7 @@ class ScanOptions:
     force_rehash: bool = False  # ignore the (path, size, mtime_ns) cache and re-read sidecars
     include_excluded: bool = False
     workers: int | None = None  # hashing threads; None = LORAFORGE_SCAN_WORKERS
+    announce: bool = True  # send ``adapters_imported`` afterwards (embeddings); off with ``--no-embeddings``
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from django.core.management.base import CommandParser
-from django.dispatch import Signal
 
 from adapters.scan_service import (
     ScanAlreadyRunning,
@@ -22,7 +19,6 @@ from adapters.scan_service import (
     scan_start,
     scan_summary,
 )
-from adapters.signals import adapters_imported
 from loraforge.jobs import ConsoleProgress
 from loraforge.management import LoraforgeCommand
 from loraforge.models import BackgroundJob
@@ -30,19 +26,6 @@ from loraforge.models.jobs import JobOrigin, JobStatus
 
 EXIT_OK, EXIT_FATAL, EXIT_ITEM_ERRORS = 0, 1, 2
 LISTED_COUNTERS = ("created", "updated", "changed", "moved", "duplicates", "missing", "excluded", "errors")
-
-
-@contextmanager
-def muted(signal: Signal) -> Iterator[None]:
-    """No receiver hears ``signal`` meanwhile (factory_boy's ``mute_signals`` pattern). Safe here: the command
-    runs its scan inline, in its own process."""
-    receivers, signal.receivers = signal.receivers, []
-    signal.sender_receivers_cache.clear()
-    try:
-        yield
-    finally:
-        signal.receivers = receivers
-        signal.sender_receivers_cache.clear()
 
 
 def worker_count(value: str) -> int:
@@ -84,8 +67,7 @@ class Command(LoraforgeCommand):
         stream: IO[str] = getattr(self.stderr, "_out", sys.stderr)  # tqdm needs the raw stream, not the wrapper
         console = ConsoleProgress(stream=stream, enabled=not options["no_progress"] and stream.isatty())
         try:
-            with muted(adapters_imported) if options["no_embeddings"] else nullcontext():
-                scan_run(job_id=job.pk, progress=console)
+            scan_run(job_id=job.pk, progress=console)
         finally:
             console.close()
         job.refresh_from_db()
