@@ -199,8 +199,10 @@ def database(name: str, default_sqlite: Path, environ: Environ | None = None) ->
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(port or ""),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
+        # Under ASGI every request runs in a thread of its own, so persistent per-thread connections
+        # (CONN_MAX_AGE) pile up until PostgreSQL refuses clients; a psycopg pool reuses them instead.
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {"pool": {"min_size": 2, "max_size": 16, "timeout": 10}},
         "TEST": {"NAME": f"test_{db_name}"},
     }
 

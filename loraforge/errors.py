@@ -178,6 +178,7 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         exc = MalformedRequest(suspicious_detail(exc))
     elif isinstance(exc, OperationalError | DatabaseError) and _is_connection_problem(exc):
         detail, code = _database_problem(exc)
+        logger.warning("Database error on %s: %s", instance, exc)
         set_rollback()
         return Response(problem_body(code, detail, instance), status=code, content_type=PROBLEM_CONTENT_TYPE)
 

@@ -318,6 +318,9 @@ def test_database_postgres_url(scheme: str, tmp_path: Path):
     assert config["PASSWORD"] == "p@ss"
     assert config["HOST"] == "db.example"
     assert config["PORT"] == "5433"
+    # ASGI runs each request in its own thread: a pool, not persistent per-thread connections.
+    assert config["CONN_MAX_AGE"] == 0
+    assert config["OPTIONS"]["pool"]["max_size"] >= 8
 
 
 def test_database_postgres_defaults_host_and_port(tmp_path: Path):
