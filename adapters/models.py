@@ -237,6 +237,7 @@ class CatalogueState(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     version = models.BigIntegerField(default=0)
+    row_count = models.BigIntegerField(default=0)  # adapters in the table, kept by the same triggers
 
     def __str__(self) -> str:
         return f"catalogue version {self.version}"

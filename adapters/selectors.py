@@ -22,9 +22,20 @@ def tag_counts() -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def catalogue_version() -> int | None:
-    """The trigger-maintained version of the adapters table (None when its row is missing)."""
+def catalogue_state() -> tuple[int, int] | None:
+    """``(version, row_count)`` of the adapters table, kept by triggers (None when the row is missing)."""
     with connection.cursor() as cursor:  # plain SQL: this runs on every cached read
-        cursor.execute(f"SELECT version FROM {CatalogueState._meta.db_table} WHERE id = 1")  # noqa: S608
+        cursor.execute(f"SELECT version, row_count FROM {CatalogueState._meta.db_table} WHERE id = 1")  # noqa: S608
         row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def catalogue_version() -> int | None:
+    state = catalogue_state()
+    return None if state is None else state[0]
+
+
+def adapter_total() -> int | None:
+    """How many adapters exist, without ``COUNT(*)`` (None when the state row is missing)."""
+    state = catalogue_state()
+    return None if state is None else state[1]

@@ -126,14 +126,17 @@ def import_loras(env: dict[str, str], *extra: str) -> tuple[float, dict, int]:
     return seconds, json.loads(result.stdout), max(rss, before)
 
 
-def _hash_run(label: str, work: Path, lora_dir: Path, files: list[str], cache: str) -> float:
+def _hash_run(label: str, work: Path, lora_dir: Path, files: list[str], cache: str) -> tuple[float, int]:
+    """Seconds, and the command's max RSS in KiB (0 for sha256sum)."""
     if label == "sha256sum":
-        return timed(["sha256sum", *files])[0]
+        return timed(["sha256sum", *files])[0], 0
     workers = label.rsplit(" ", 1)[-1]
     env = fresh_env(work / f"db-{cache}-{workers}", lora_dir)
     if cache == "cold":
         drop_caches()
-    return import_loras(env, "--workers", workers)[0]
+    seconds, report, rss = import_loras(env, "--workers", workers)
+    assert report["hashed"] == len(files), report
+    return seconds, rss
 
 
 def bench_hashing(work: Path, gib: float) -> dict:
@@ -150,11 +153,12 @@ def bench_hashing(work: Path, gib: float) -> dict:
         results[cache] = {}
         for label in labels:
             if cache == "warm":
-                timed(["cat", *files])  # the files are in the page cache
+                subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)  # into the page cache
             else:
                 drop_caches()
-            seconds = _hash_run(label, work, lora_dir, files, cache)
-            results[cache][label] = {"seconds": round(seconds, 3), "MiB_per_s": round(total / seconds / 2**20, 1)}
+            seconds, rss = _hash_run(label, work, lora_dir, files, cache)
+            row = {"seconds": round(seconds, 3), "MiB_per_s": round(total / seconds / 2**20, 1)}
+            results[cache][label] = {**row, "peak_rss_MiB": round(rss / 1024, 1)} if rss else row
     return results
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,24 +38,21 @@ class EnvelopePagination(BasePagination):
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
         self.parse(request)
-        self.filtered = self.count(queryset)
+        if not isinstance(queryset, QuerySet):
+            self.filtered = self.total = len(queryset)
+            return list(queryset[(self.page - 1) * self.per_page :][: self.per_page])
         self.total = self.count_total(queryset, view)
+        self.filtered = queryset.count() if queryset.query.has_filters() else self.total
         offset = (self.page - 1) * self.per_page
         if offset >= self.filtered:
             return []
-        return list(queryset[offset : offset + self.per_page])
+        return page_rows(queryset, offset, self.per_page)
 
-    @staticmethod
-    def count(queryset: Any) -> int:
-        return queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
-
-    def count_total(self, queryset: Any, view: Any) -> int:
-        if isinstance(queryset, QuerySet) and not queryset.query.has_filters():
-            return self.filtered
-        model: type[Model] | None = getattr(queryset, "model", None)
-        if model is None:
-            return self.filtered
-        return model._default_manager.count()
+    def count_total(self, queryset: QuerySet[Any], view: Any) -> int:
+        """Rows of the whole resource: the view's ``count_all()`` when it keeps a count, else ``COUNT(*)``."""
+        count_all = getattr(view, "count_all", None)
+        known = count_all() if callable(count_all) else None
+        return known if known is not None else queryset.model._default_manager.count()
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(self.envelope(data))
@@ -95,6 +92,14 @@ class EnvelopePagination(BasePagination):
             },
             {"name": "page_size", "required": False, "in": "query", "schema": {"type": "integer"}},
         ]
+
+
+def page_rows(queryset: QuerySet[Any], offset: int, limit: int) -> list[Any]:
+    """One page by "deferred join": the ids of the page first (an index-only walk, so a deep ``OFFSET`` stays
+    cheap), then the full rows of those ids only, returned in page order."""
+    ids = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
+    rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
+    return [rows[pk] for pk in ids if pk in rows]
 
 
 class JobPagination(EnvelopePagination):

@@ -107,3 +107,25 @@ def test_the_lru_is_bounded():
         cache.get_or_render(key, lambda key=key: key.encode())
     assert cache.get_or_render("a", lambda: b"again") == b"again"
     assert cache.get_or_render("c", lambda: b"never") == b"c"
+
+
+def test_the_row_count_follows_every_write():
+    from adapters.selectors import adapter_total
+
+    start = adapter_total()
+    first, second = AdapterFactory(), AdapterFactory()
+    Adapter.objects.bulk_create(
+        [Adapter(name=f"Bulk {n}", sdnext_name=f"bulk_{n}", file_path=f"/b/{n}") for n in range(3)]
+    )
+    assert adapter_total() == start + 5
+    Adapter.objects.filter(pk__in=[first.pk, second.pk]).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM adapters_adapter WHERE file_path = '/b/0'")
+    assert adapter_total() == start + 2 == Adapter.objects.count()
+
+
+def test_list_total_comes_from_the_row_count(api, django_assert_max_num_queries):
+    AdapterFactory.create_batch(3)
+    CatalogueState.objects.filter(pk=1).update(row_count=42)  # proves where "total" comes from
+    body = api.get(f"{URL}?per_page=2").json()
+    assert (body["total"], body["filtered"], len(body["items"])) == (42, 42, 2)
