@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from loraforge.query import query_int
 
 MAX_PER_PAGE = 200
+DEFERRED_JOIN_OFFSET = 500  # below it one query is cheaper than two
 
 
 class EnvelopePagination(BasePagination):
@@ -95,8 +96,10 @@ class EnvelopePagination(BasePagination):
 
 
 def page_rows(queryset: QuerySet[Any], offset: int, limit: int) -> list[Any]:
-    """One page by "deferred join": the ids of the page first (an index-only walk, so a deep ``OFFSET`` stays
-    cheap), then the full rows of those ids only, returned in page order."""
+    """One page; past ``DEFERRED_JOIN_OFFSET`` by "deferred join": the ids of the page first (an index walk that
+    skips rows without reading them, so a deep ``OFFSET`` stays cheap), then the full rows of those ids only."""
+    if offset < DEFERRED_JOIN_OFFSET:
+        return list(queryset[offset : offset + limit])
     ids = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
     rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
     return [rows[pk] for pk in ids if pk in rows]

@@ -129,3 +129,17 @@ def test_list_total_comes_from_the_row_count(api, django_assert_max_num_queries)
     CatalogueState.objects.filter(pk=1).update(row_count=42)  # proves where "total" comes from
     body = api.get(f"{URL}?per_page=2").json()
     assert (body["total"], body["filtered"], len(body["items"])) == (42, 42, 2)
+
+
+def test_deep_pages_match_a_plain_offset(api):
+    from loraforge.pagination import DEFERRED_JOIN_OFFSET
+
+    rows = [Adapter(name=f"Deep {n:04d}", sdnext_name=f"deep_{n}", file_path=f"/d/{n}") for n in range(560)]
+    for row in rows:
+        row.refresh_indexes()
+    Adapter.objects.bulk_create(rows)
+    page = DEFERRED_JOIN_OFFSET // 50 + 1  # the first page read by deferred join
+    body = api.get(f"{URL}?per_page=50&page={page}&sort=name_desc").json()
+    expected = list(Adapter.objects.order_by("-name").values_list("name", flat=True)[(page - 1) * 50 : page * 50])
+    assert [item["name"] for item in body["items"]] == expected
+    assert len(expected) == 50
