@@ -132,6 +132,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "loraforge",
+            "OPTIONS": {"serializer": "loraforge.cache_serializers.JSONSerializer"},
         }
     }
     CHANNEL_LAYERS: dict[str, Any] = {
