@@ -9,47 +9,21 @@ from __future__ import annotations
 
 from django.db import migrations, models
 
-SQLITE_VERSION = "version = max(version + 1, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))"
-SQLITE_CHANGES = {"insert": "row_count = row_count + 1", "update": None, "delete": "row_count = row_count - 1"}
-PG_FUNCTIONS = {
-    "adapters_catalogue_bump": "version = nextval('adapters_catalogue_version')",
-    "adapters_catalogue_insert": "version = nextval('adapters_catalogue_version'), "
-    "row_count = row_count + (SELECT count(*) FROM changed_rows)",
-    "adapters_catalogue_delete": "version = nextval('adapters_catalogue_version'), "
-    "row_count = row_count - (SELECT count(*) FROM changed_rows)",
-    "adapters_catalogue_truncate": "version = nextval('adapters_catalogue_version'), row_count = 0",
-}
-PG_TRIGGERS = (
-    ("adapters_catalogue_write", "UPDATE", "", "adapters_catalogue_bump"),
-    ("adapters_catalogue_insert", "INSERT", "REFERENCING NEW TABLE AS changed_rows", "adapters_catalogue_insert"),
-    ("adapters_catalogue_delete", "DELETE", "REFERENCING OLD TABLE AS changed_rows", "adapters_catalogue_delete"),
-    ("adapters_catalogue_truncate", "TRUNCATE", "", "adapters_catalogue_truncate"),
-)
+from adapters.db_triggers import PG_TRIGGERS, SQLITE_CHANGES, SQLITE_VERSION, postgres_statements, sqlite_statements
 
 
 def _sqlite(schema_editor):
-    for event, change in SQLITE_CHANGES.items():
-        assignments = ", ".join(part for part in (SQLITE_VERSION, change) if part)
+    for event in SQLITE_CHANGES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS adapters_catalogue_{event}")
-        schema_editor.execute(
-            f"CREATE TRIGGER adapters_catalogue_{event} AFTER {event.upper()} ON adapters_adapter "
-            f"BEGIN UPDATE adapters_cataloguestate SET {assignments} WHERE id = 1; END"
-        )
+    for statement in sqlite_statements():
+        schema_editor.execute(statement)
 
 
 def _postgres(schema_editor):
     schema_editor.execute("DROP TRIGGER IF EXISTS adapters_catalogue_write ON adapters_adapter")
     schema_editor.execute("DROP TRIGGER IF EXISTS adapters_catalogue_truncate ON adapters_adapter")
-    for name, assignments in PG_FUNCTIONS.items():
-        schema_editor.execute(
-            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
-            f"UPDATE adapters_cataloguestate SET {assignments} WHERE id = 1; RETURN NULL; END $$ LANGUAGE plpgsql"
-        )
-    for name, event, referencing, function in PG_TRIGGERS:
-        schema_editor.execute(
-            f"CREATE TRIGGER {name} AFTER {event} ON adapters_adapter {referencing} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-        )
+    for statement in postgres_statements():
+        schema_editor.execute(statement)
 
 
 def install(apps, schema_editor):

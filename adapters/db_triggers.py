@@ -1,0 +1,82 @@
+"""The database triggers that keep ``CatalogueState`` (version and row count) in step with the adapters table.
+
+``install()`` is idempotent and runs after every ``migrate`` (``AdaptersConfig.ready`` connects it to
+``post_migrate``): SQLite drops a table's triggers whenever a migration rebuilds the table, so they are
+put back each time instead of trusting a migration that ran once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+SQLITE_VERSION = "version = max(version + 1, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))"
+SQLITE_CHANGES = {"insert": "row_count = row_count + 1", "update": None, "delete": "row_count = row_count - 1"}
+PG_FUNCTIONS = {
+    "adapters_catalogue_bump": "version = nextval('adapters_catalogue_version')",
+    "adapters_catalogue_insert": "version = nextval('adapters_catalogue_version'), "
+    "row_count = row_count + (SELECT count(*) FROM changed_rows)",
+    "adapters_catalogue_delete": "version = nextval('adapters_catalogue_version'), "
+    "row_count = row_count - (SELECT count(*) FROM changed_rows)",
+    "adapters_catalogue_truncate": "version = nextval('adapters_catalogue_version'), row_count = 0",
+}
+PG_TRIGGERS = (
+    ("adapters_catalogue_write", "UPDATE", "", "adapters_catalogue_bump"),
+    ("adapters_catalogue_insert", "INSERT", "REFERENCING NEW TABLE AS changed_rows", "adapters_catalogue_insert"),
+    ("adapters_catalogue_delete", "DELETE", "REFERENCING OLD TABLE AS changed_rows", "adapters_catalogue_delete"),
+    ("adapters_catalogue_truncate", "TRUNCATE", "", "adapters_catalogue_truncate"),
+)
+
+
+ENSURE_STATE_ROW = (
+    "INSERT INTO adapters_cataloguestate (id, version, row_count) "
+    "SELECT 1, 0, (SELECT count(*) FROM adapters_adapter) "
+    "WHERE NOT EXISTS (SELECT 1 FROM adapters_cataloguestate WHERE id = 1)"
+)
+
+
+def sqlite_statements() -> list[str]:
+    statements = []
+    for event, change in SQLITE_CHANGES.items():
+        assignments = ", ".join(part for part in (SQLITE_VERSION, change) if part)
+        statements.append(
+            f"CREATE TRIGGER IF NOT EXISTS adapters_catalogue_{event} AFTER {event.upper()} ON adapters_adapter "
+            f"BEGIN UPDATE adapters_cataloguestate SET {assignments} WHERE id = 1; END"
+        )
+    return statements
+
+
+def postgres_statements() -> list[str]:
+    statements = ["CREATE SEQUENCE IF NOT EXISTS adapters_catalogue_version"]
+    for name, assignments in PG_FUNCTIONS.items():
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+            f"UPDATE adapters_cataloguestate SET {assignments} WHERE id = 1; RETURN NULL; END $$ LANGUAGE plpgsql"
+        )
+    for name, event, referencing, function in PG_TRIGGERS:
+        statements.append(
+            f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON adapters_adapter {referencing} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+        )
+    return statements
+
+
+def install(connection: BaseDatabaseWrapper) -> None:
+    """Create whatever trigger or state row is missing (no-op when the tables do not exist yet)."""
+    statements = {"sqlite": sqlite_statements, "postgresql": postgres_statements}.get(connection.vendor)
+    if statements is None:
+        return
+    with connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
+        if not {"adapters_adapter", "adapters_cataloguestate"} <= tables:
+            return
+        for statement in statements():
+            cursor.execute(statement)
+        cursor.execute(ENSURE_STATE_ROW)  # e.g. after ``flush``, which empties every table
+
+
+def reinstall_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
+    install(connections[using])
