@@ -1,4 +1,5 @@
-"""The database triggers that keep ``CatalogueState`` (version and row count) in step with the adapters table.
+"""The database triggers that keep ``CatalogueState`` (version and row count) and ``AdapterTag`` in step with
+the adapters table.
 
 ``install()`` is idempotent and runs after every ``migrate`` (``AdaptersConfig.ready`` connects it to
 ``post_migrate``): SQLite drops a table's triggers whenever a migration rebuilds the table, so they are
@@ -29,6 +30,36 @@ PG_TRIGGERS = (
 )
 
 
+SQLITE_TAGS = (
+    "CREATE TRIGGER IF NOT EXISTS adapters_tags_insert AFTER INSERT ON adapters_adapter BEGIN "
+    "INSERT OR IGNORE INTO adapters_adaptertag (adapter_id, tag) SELECT NEW.id, value FROM json_each(NEW.tags); END",
+    "CREATE TRIGGER IF NOT EXISTS adapters_tags_update AFTER UPDATE OF tags ON adapters_adapter "
+    "WHEN OLD.tags IS NOT NEW.tags BEGIN DELETE FROM adapters_adaptertag WHERE adapter_id = OLD.id; "
+    "INSERT OR IGNORE INTO adapters_adaptertag (adapter_id, tag) SELECT NEW.id, value FROM json_each(NEW.tags); END",
+    "CREATE TRIGGER IF NOT EXISTS adapters_tags_delete AFTER DELETE ON adapters_adapter BEGIN "
+    "DELETE FROM adapters_adaptertag WHERE adapter_id = OLD.id; END",
+)
+PG_TAGS = (
+    "CREATE OR REPLACE FUNCTION adapters_tags_sync() RETURNS trigger AS $$ BEGIN "
+    "IF TG_OP IN ('UPDATE', 'DELETE') THEN DELETE FROM adapters_adaptertag WHERE adapter_id = OLD.id; END IF; "
+    "IF TG_OP IN ('INSERT', 'UPDATE') THEN INSERT INTO adapters_adaptertag (adapter_id, tag) "
+    "SELECT NEW.id, jsonb_array_elements_text(NEW.tags) ON CONFLICT DO NOTHING; END IF; "
+    "RETURN NULL; END $$ LANGUAGE plpgsql",
+    "CREATE OR REPLACE FUNCTION adapters_tags_truncate() RETURNS trigger AS $$ BEGIN "
+    "DELETE FROM adapters_adaptertag; RETURN NULL; END $$ LANGUAGE plpgsql",
+    "CREATE OR REPLACE TRIGGER adapters_tags_write AFTER INSERT OR DELETE ON adapters_adapter "
+    "FOR EACH ROW EXECUTE FUNCTION adapters_tags_sync()",
+    "CREATE OR REPLACE TRIGGER adapters_tags_update AFTER UPDATE OF tags ON adapters_adapter "
+    "FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags) EXECUTE FUNCTION adapters_tags_sync()",
+    "CREATE OR REPLACE TRIGGER adapters_tags_truncate AFTER TRUNCATE ON adapters_adapter "
+    "FOR EACH STATEMENT EXECUTE FUNCTION adapters_tags_truncate()",
+)
+TAG_TABLE_FILL = {
+    "sqlite": "INSERT OR IGNORE INTO adapters_adaptertag (adapter_id, tag) "
+    "SELECT adapter.id, tag.value FROM adapters_adapter AS adapter, json_each(adapter.tags) AS tag",
+    "postgresql": "INSERT INTO adapters_adaptertag (adapter_id, tag) "
+    "SELECT id, jsonb_array_elements_text(tags) FROM adapters_adapter ON CONFLICT DO NOTHING",
+}
 ENSURE_STATE_ROW = (
     "INSERT INTO adapters_cataloguestate (id, version, row_count) "
     "SELECT 1, 0, (SELECT count(*) FROM adapters_adapter) "
@@ -44,7 +75,7 @@ def sqlite_statements() -> list[str]:
             f"CREATE TRIGGER IF NOT EXISTS adapters_catalogue_{event} AFTER {event.upper()} ON adapters_adapter "
             f"BEGIN UPDATE adapters_cataloguestate SET {assignments} WHERE id = 1; END"
         )
-    return statements
+    return [*statements, *SQLITE_TAGS]
 
 
 def postgres_statements() -> list[str]:
@@ -59,7 +90,7 @@ def postgres_statements() -> list[str]:
             f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON adapters_adapter {referencing} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
-    return statements
+    return [*statements, *PG_TAGS]
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
@@ -69,7 +100,7 @@ def install(connection: BaseDatabaseWrapper) -> None:
         return
     with connection.cursor() as cursor:
         tables = set(connection.introspection.table_names(cursor))
-        if not {"adapters_adapter", "adapters_cataloguestate"} <= tables:
+        if not {"adapters_adapter", "adapters_cataloguestate", "adapters_adaptertag"} <= tables:
             return
         for statement in statements():
             cursor.execute(statement)

@@ -241,3 +241,20 @@ class CatalogueState(models.Model):
 
     def __str__(self) -> str:
         return f"catalogue version {self.version}"
+
+
+class AdapterTag(models.Model):
+    """One row per (tag, adapter), kept by database triggers from ``Adapter.tags`` (``adapters/db_triggers.py``).
+
+    Tag filters and tag counts read it through its (tag, adapter) index instead of scanning ``tag_index``.
+    Python never writes it.
+    """
+
+    adapter = models.ForeignKey(Adapter, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    tag = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "adapter"], name="adaptertag_tag_adapter")]
+
+    def __str__(self) -> str:
+        return self.tag

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from adapters.models import Adapter, CatalogueState
+from adapters.models import Adapter, AdapterTag, CatalogueState
 
 
 def adapters_for_list() -> QuerySet[Adapter]:
@@ -16,10 +14,9 @@ def adapters_for_list() -> QuerySet[Adapter]:
 
 
 def tag_counts() -> dict[str, int]:
-    counts: Counter[str] = Counter()
-    for tags in Adapter.objects.exclude(tag_index="").values_list("tags", flat=True).iterator(chunk_size=2000):
-        counts.update(tags or [])
-    return dict(sorted(counts.items()))
+    """Distinct tags with the number of adapters carrying each, from the (tag, adapter) index."""
+    rows = AdapterTag.objects.values_list("tag").annotate(count=Count("adapter_id")).order_by("tag")
+    return dict(rows)
 
 
 def catalogue_state() -> tuple[int, int] | None:

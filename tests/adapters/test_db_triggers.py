@@ -54,3 +54,32 @@ def test_flush_keeps_a_state_row():
     call_command("flush", "--no-input", verbosity=0)
     assert catalogue_state() is not None
     assert catalogue_state()[1] == 0
+
+
+def _tag_rows() -> set[tuple[str, str]]:
+    from adapters.models import AdapterTag
+
+    return {(str(adapter_id), tag) for adapter_id, tag in AdapterTag.objects.values_list("adapter_id", "tag")}
+
+
+def test_the_tag_table_follows_every_write():
+    from adapters.models import Adapter
+
+    first = AdapterFactory(tags=["anime", "portrait"])
+    second = AdapterFactory(tags=["ink"])
+    assert _tag_rows() == {(str(first.pk), "anime"), (str(first.pk), "portrait"), (str(second.pk), "ink")}
+    first.tags = ["portrait", "night sky"]
+    first.save()
+    Adapter.objects.filter(pk=second.pk).update(tags=["ink", "anime"])
+    assert _tag_rows() == {
+        (str(first.pk), "portrait"),
+        (str(first.pk), "night sky"),
+        (str(second.pk), "ink"),
+        (str(second.pk), "anime"),
+    }
+    bulk = Adapter(name="Bulk", sdnext_name="bulk", file_path="/bulk", tags=["bulk"])
+    Adapter.objects.bulk_create([bulk])
+    Adapter.objects.filter(pk=first.pk).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM adapters_adapter WHERE file_path = '/bulk'")
+    assert _tag_rows() == {(str(second.pk), "ink"), (str(second.pk), "anime")}
