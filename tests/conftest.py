@@ -66,3 +66,14 @@ def api(api_key: str) -> APIClient:
 @pytest.fixture
 def anon() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def fake_sdnext():
+    """A running fake SDNext server (tests/fakes/sdnext), stopped after the test."""
+    from tests.fakes.sdnext import FakeSDNext
+
+    fake = FakeSDNext(steps_delay=0.002)
+    fake.start()
+    yield fake
+    fake.stop()
