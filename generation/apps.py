@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class GenerationConfig(AppConfig):
     name = "generation"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from generation.services import backend_sync_default_on_start
+        from loraforge.signals import process_started
+
+        process_started.connect(backend_sync_default_on_start, dispatch_uid="generation.sync_default_backend")

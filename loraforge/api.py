@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, re_path
 from rest_framework.routers import SimpleRouter
 
 from adapters.views import AdapterViewSet
+from generation.views import GenerationBackendViewSet
 from loraforge.errors import not_found_view
 from loraforge.job_views import BackgroundJobViewSet
 
@@ -21,6 +22,7 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("adapters", AdapterViewSet, basename="adapter")
 router.register("jobs", BackgroundJobViewSet, basename="job")
+router.register("generation/backends", GenerationBackendViewSet, basename="generation-backend")
 
 
 def _extra_routes() -> list[URLPattern | URLResolver]:

@@ -15,6 +15,7 @@ from django.db import connections
 from django.utils.module_loading import import_string
 
 from loraforge import embedded
+from loraforge.signals import send_process_started
 
 logger = logging.getLogger("loraforge.server")
 
@@ -33,6 +34,10 @@ def on_startup() -> None:
             logger.warning("LORAFORGE_AUTH=off: the API, WebSocket, media and dashboard are open (local use only)")
     finally:
         connections.close_all()  # this runs in an executor thread that serves no request
+    try:
+        send_process_started("web")  # e.g. the generation app syncs the `default` backend from SDNEXT_URL
+    finally:
+        connections.close_all()
     for root in settings.LORAFORGE_LORA_DIRS:
         if root == settings.DATA_DIR / "loras":
             root.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from loraforge.jobs import background_jobs_recover
+from loraforge.signals import send_process_started
 
 logger = logging.getLogger("loraforge.jobs")
 
@@ -28,7 +29,8 @@ def recover_background_jobs() -> None:
 
 @worker_ready.connect
 def recover_when_a_worker_starts(**kwargs: object) -> None:
-    """SPEC 6.2.6: the sweeper also runs once when a worker starts."""
+    """SPEC 6.2.6: the sweeper also runs once when a worker starts; start-up hooks (the default backend) too."""
+    send_process_started("worker")
     try:
         recover_background_jobs.delay()
     except Exception:
