@@ -198,6 +198,13 @@ def test_progress_advances_mid_generation_and_resets_per_phase() -> None:
         while thread.is_alive():
             seen.append(requests.get(fake.url + "/sdapi/v1/progress?skip_current_image=true", timeout=5).json())
         thread.join()
+        # The response can reach the client a moment before the server's state goes idle: poll briefly.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            seen.append(requests.get(fake.url + "/sdapi/v1/progress?skip_current_image=true", timeout=5).json())
+            if seen[-1]["state"]["job"] == "":
+                break
+            time.sleep(0.01)
     finally:
         fake.stop()
     inference = [body for body in seen if body["state"]["job"] == "Inference"]
