@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import struct
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -115,8 +114,10 @@ def _tiny_safetensors(index: int) -> bytes:
     return struct.pack("<Q", len(raw)) + raw + index.to_bytes(8, "little")
 
 
-def test_unchanged_rescan_of_a_few_thousand_files_is_fast(lora_dir: Path, monkeypatch):
-    """The SPEC budget is 3 s for 30,000 files; 3,000 here must stay well under a tenth of it plus overhead."""
+def test_unchanged_rescan_of_a_few_thousand_files_costs_a_fixed_number_of_queries(
+    lora_dir: Path, monkeypatch, django_assert_max_num_queries
+):
+    """No per-file query and no hashing (the time budget itself is measured by bench/ingest.py, not here)."""
     for index in range(3000):
         folder = lora_dir / f"d{index // 300:02d}"
         folder.mkdir(exist_ok=True)
@@ -125,8 +126,6 @@ def test_unchanged_rescan_of_a_few_thousand_files_is_fast(lora_dir: Path, monkey
             (folder / f"f{index:05d}.civitai.info").write_text(json.dumps({"id": index + 1, "name": "v1"}))
     assert scan().created == 3000
     monkeypatch.setattr("adapters.scanner.hashing.sha256_file", lambda *a, **k: pytest.fail("hashed"))
-    started = time.monotonic()
-    report = scan()
-    elapsed = time.monotonic() - started
+    with django_assert_max_num_queries(10):
+        report = scan()
     assert (report.unchanged, report.hashed, report.items) == (3000, 0, [])
-    assert elapsed < 1.5, elapsed
