@@ -5,3 +5,15 @@ class DeliveriesConfig(AppConfig):
     name = "deliveries"
     verbose_name = "Deliveries"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from deliveries.events import delivery_job_snapshots
+        from deliveries.recovery import delivery_jobs_recover
+        from deliveries.runners import runner_register
+        from deliveries.transports import CliRunner, HttpRunner
+        from loraforge.jobs import register_recovery_hook, register_snapshot_provider
+
+        register_snapshot_provider(delivery_job_snapshots)
+        register_recovery_hook(delivery_jobs_recover)
+        runner_register(HttpRunner())
+        runner_register(CliRunner())

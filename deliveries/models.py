@@ -1,1 +1,256 @@
-"""Models of the `deliveries` app (SPEC 3); they arrive with the issue that builds this app."""
+"""``DeliveryJob``: the single source of truth for every delivery and generation (SPEC 3.3, 6.2).
+
+Every status write is one conditional ``UPDATE ... WHERE id = ? AND status IN (...)``; a write matching no
+row is a no-op, so late worker results, retries and recovery can never move a job out of a terminal state.
+Progress, heartbeat and message writes require ``status = 'running'``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+from loraforge.models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, JobStatus
+
+PROMPT_MAX_LENGTH = 20_000
+MESSAGE_MAX_LENGTH = 500
+CANCELLED_BY_USER = "Cancelled by user"
+
+# Raw status -> the normalised status of /generation/* and the WebSocket (SPEC 5.1).
+NORMALISED_STATUS = {
+    JobStatus.PENDING: "queued",
+    JobStatus.RUNNING: "processing",
+    JobStatus.SUCCEEDED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled",
+}
+
+
+class DeliveryKind(models.TextChoices):
+    GENERATION = "generation"
+    DELIVERY = "delivery"
+
+
+class DeliveryMode(models.TextChoices):
+    SDNEXT = "sdnext"
+    HTTP = "http"
+    CLI = "cli"
+
+
+class DeliveryOrigin(models.TextChoices):
+    DELIVERIES = "deliveries"
+    COMPOSE = "compose"
+    GENERATE = "generate"
+    QUEUE = "queue"
+    ADMIN = "admin"
+
+
+class DeliveryJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=DeliveryKind.choices, db_index=True)
+    mode = models.CharField(max_length=32, db_index=True)
+    prompt = models.TextField()
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    progress = models.FloatField(default=0.0)
+    current_step = models.IntegerField(null=True, blank=True)
+    total_steps = models.IntegerField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    message = models.CharField(max_length=MESSAGE_MAX_LENGTH, default="", blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, null=True, blank=True)
+    requested_backend = models.CharField(max_length=64, default="sdnext")
+    backend = models.ForeignKey(
+        "generation.GenerationBackend", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    backend_name = models.CharField(max_length=64, null=True, blank=True)
+    celery_task_id = models.CharField(max_length=64, null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    worker = models.CharField(max_length=255, null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    created_via = models.CharField(max_length=16, choices=DeliveryOrigin.choices, default=DeliveryOrigin.DELIVERIES)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="delivery_status_created"),
+            models.Index(fields=["kind", "created_at"], name="delivery_kind_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_generation(self) -> bool:
+        return self.kind == DeliveryKind.GENERATION
+
+    @property
+    def normalised_status(self) -> str:
+        return NORMALISED_STATUS.get(JobStatus(self.status), self.status)
+
+    @property
+    def progress_percent(self) -> int:
+        return round(100 * self.progress)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    # --- conditional writes (SPEC 6.2.1) -------------------------------------------------------
+    def _transition(self, expected: tuple[str, ...], **fields: Any) -> bool:
+        fields.setdefault("updated_at", timezone.now())
+        updated = type(self).objects.filter(pk=self.pk, status__in=expected).update(**fields)
+        self.refresh_from_db()
+        return bool(updated)
+
+    def start(self, *, worker: str, backend: Any = None) -> bool:
+        """``pending`` → ``running``: ``attempts + 1``, ``started_at`` the first time only, fresh heartbeat."""
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "status": JobStatus.RUNNING,
+            "started_at": self.started_at or now,
+            "attempts": F("attempts") + 1,
+            "worker": worker[:255],
+            "heartbeat_at": now,
+            "message": "",
+        }
+        if backend is not None:
+            fields.update(backend=backend, backend_name=backend.name)
+        return self._transition((JobStatus.PENDING,), **fields)
+
+    def set_progress(
+        self,
+        *,
+        progress: float | None = None,
+        current_step: int | None = None,
+        total_steps: int | None = None,
+        eta_seconds: float | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """A progress/heartbeat write (running only); ``None`` arguments keep the stored value
+        (except ``eta_seconds``, which is always written)."""
+        fields: dict[str, Any] = {"heartbeat_at": timezone.now(), "eta_seconds": eta_seconds}
+        if progress is not None:
+            fields["progress"] = max(0.0, min(1.0, progress))
+        if current_step is not None:
+            fields["current_step"] = current_step
+        if total_steps is not None:
+            fields["total_steps"] = total_steps
+        if message is not None:
+            fields["message"] = message[:MESSAGE_MAX_LENGTH]
+        return self._transition((JobStatus.RUNNING,), **fields)
+
+    def heartbeat(self) -> bool:
+        return self._transition((JobStatus.RUNNING,), heartbeat_at=timezone.now())
+
+    def wait_message(self, message: str) -> bool:
+        """A pending job waiting for a free backend: its message and ``enqueued_at`` are refreshed."""
+        return self._transition((JobStatus.PENDING,), message=message[:MESSAGE_MAX_LENGTH], enqueued_at=timezone.now())
+
+    def succeed(self, *, result: dict[str, Any], message: str = "") -> bool:
+        return self._transition(
+            (JobStatus.RUNNING,),
+            status=JobStatus.SUCCEEDED,
+            progress=1.0,
+            eta_seconds=None,
+            result=result,
+            message=message[:MESSAGE_MAX_LENGTH],
+            error=None,
+            error_code=None,
+            finished_at=timezone.now(),
+        )
+
+    def fail(
+        self,
+        *,
+        error: str,
+        error_code: str,
+        result: dict[str, Any] | None = None,
+        expected: tuple[str, ...] = ACTIVE_STATUSES,
+    ) -> bool:
+        return self._transition(
+            expected,
+            status=JobStatus.FAILED,
+            error=error,
+            error_code=error_code[:64],
+            result=result,
+            message=error[:MESSAGE_MAX_LENGTH],
+            eta_seconds=None,
+            finished_at=timezone.now(),
+        )
+
+    def cancel(self, *, result: dict[str, Any] | None = None) -> bool:
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "status": JobStatus.CANCELLED,
+            "error": CANCELLED_BY_USER,
+            "error_code": "cancelled",
+            "message": CANCELLED_BY_USER,
+            "result": result,
+            "eta_seconds": None,
+            "finished_at": now,
+        }
+        if self.status == JobStatus.RUNNING:
+            fields["cancel_requested_at"] = now
+        return self._transition((self.status,) if self.status in ACTIVE_STATUSES else ACTIVE_STATUSES, **fields)
+
+    def requeue(self, *, message: str, stale_before: datetime) -> bool:
+        """Recovery only: a ``running`` job whose heartbeat is older than ``stale_before`` → ``pending``."""
+        updated = (
+            type(self)
+            .objects.filter(pk=self.pk, status=JobStatus.RUNNING)
+            .filter(models.Q(heartbeat_at__lt=stale_before) | models.Q(heartbeat_at__isnull=True))
+            .update(
+                status=JobStatus.PENDING,
+                message=message[:MESSAGE_MAX_LENGTH],
+                worker=None,
+                heartbeat_at=None,
+                progress=0.0,
+                current_step=None,
+                total_steps=None,
+                eta_seconds=None,
+                updated_at=timezone.now(),
+            )
+        )
+        self.refresh_from_db()
+        return bool(updated)
+
+
+class DeliveryJobAdapter(models.Model):
+    """Which adapters a job used, with the weight printed in the prompt (SPEC 3.3, 6.2.7)."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(DeliveryJob, on_delete=models.CASCADE, related_name="adapter_links")
+    adapter = models.ForeignKey(
+        "adapters.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="job_links"
+    )
+    adapter_name = models.CharField(max_length=255)
+    sdnext_name = models.CharField(max_length=200)
+    weight = models.FloatField()
+    position = models.IntegerField()
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="delivery_adapter_job_position")]
+        indexes = [models.Index(fields=["adapter", "job"], name="delivery_adapter_adapter_job")]
+
+    def __str__(self) -> str:
+        return f"<lora:{self.sdnext_name}:{self.weight:g}>"

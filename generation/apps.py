@@ -6,7 +6,12 @@ class GenerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from deliveries.runners import runner_register, targets_register
+        from generation.runner import SDNextRunner
         from generation.services import backend_sync_default_on_start
+        from generation.targets import BackendTargets
         from loraforge.signals import process_started
 
         process_started.connect(backend_sync_default_on_start, dispatch_uid="generation.sync_default_backend")
+        targets_register(BackendTargets())
+        runner_register(SDNextRunner())

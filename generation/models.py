@@ -101,3 +101,42 @@ class GenerationBackend(models.Model):
     @property
     def current_job_id(self) -> uuid.UUID | None:
         return self.lease_job if self.has_live_lease() else None
+
+
+class ResultContentType(models.TextChoices):
+    PNG = "image/png"
+    JPEG = "image/jpeg"
+    WEBP = "image/webp"
+
+
+class GenerationResult(models.Model):
+    """One stored image of a generation job (SPEC 3.4); the file lives under ``LORAFORGE_MEDIA_ROOT``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey("deliveries.DeliveryJob", on_delete=models.CASCADE, related_name="results")
+    index = models.IntegerField()
+    file = models.CharField(max_length=500, help_text="Path relative to the media root.")
+    content_type = models.CharField(max_length=16, choices=ResultContentType.choices)
+    size_bytes = models.BigIntegerField()
+    width = models.IntegerField(null=True, blank=True)
+    height = models.IntegerField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    infotext = models.TextField(default="", blank=True)
+    rating = models.SmallIntegerField(null=True, blank=True)
+    is_favorite = models.BooleanField(default=False, db_index=True)
+    rating_updated_at = models.DateTimeField(null=True, blank=True)
+    favorite_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="generation_result_job_index"),
+            models.CheckConstraint(
+                condition=models.Q(rating__isnull=True) | models.Q(rating__gte=0, rating__lte=5),
+                name="generation_result_rating_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}/{self.index:03d}"

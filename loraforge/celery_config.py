@@ -40,6 +40,11 @@ beat_schedule: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"queue": "default", "expires": 55},
     },
+    "recover-delivery-jobs": {
+        "task": "deliveries.recover_stale_jobs",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
 }
 beat_scheduler = "celery.beat:Scheduler"
 beat_enable_remote_control = False

@@ -208,6 +208,25 @@ def background_jobs_recover(*, dry_run: bool = False, requeue_all_pending: bool 
     return lines
 
 
+RecoveryHook = Callable[..., list[str]]
+_recovery_hooks: list[RecoveryHook] = []
+
+
+def register_recovery_hook(hook: RecoveryHook) -> None:
+    """An app's sweeper (``hook(dry_run=..., requeue_all_pending=...)``), run with the BackgroundJob one when
+    the embedded worker starts (the deliveries app registers its DeliveryJob recovery)."""
+    if hook not in _recovery_hooks:
+        _recovery_hooks.append(hook)
+
+
+def jobs_recover(*, dry_run: bool = False, requeue_all_pending: bool = False) -> list[str]:
+    """BackgroundJobs, then every registered app's jobs."""
+    lines = background_jobs_recover(dry_run=dry_run, requeue_all_pending=requeue_all_pending)
+    for hook in _recovery_hooks:
+        lines.extend(hook(dry_run=dry_run, requeue_all_pending=requeue_all_pending))
+    return lines
+
+
 # --- WebSocket snapshots (SPEC 6.5) ---------------------------------------------------------------
 
 # A provider answers "events for these job ids" (or, for None, "for the active jobs") as

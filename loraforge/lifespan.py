@@ -51,11 +51,11 @@ def on_startup() -> None:
 def _recover_jobs() -> None:
     """Once when the embedded worker starts (SPEC 6.2.6); the in-memory broker starts empty, so every pending
     job is queued again."""
-    from loraforge.jobs import background_jobs_recover
+    from loraforge.jobs import jobs_recover
 
     try:
         in_memory = not settings.REDIS_URL
-        for line in background_jobs_recover(requeue_all_pending=in_memory):
+        for line in jobs_recover(requeue_all_pending=in_memory):
             logger.warning("Recovered job: %s", line)
     except Exception:
         logger.exception("Job recovery at start-up failed")
