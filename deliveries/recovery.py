@@ -25,6 +25,10 @@ def worker_lost_error(attempts: int) -> str:
     return f"Worker lost while running the job; giving up after {attempts} attempt{'' if attempts == 1 else 's'}"
 
 
+def _failed_line(job: DeliveryJob, attempts: int) -> str:
+    return f"{job.pk} running → failed ({worker_lost_error(attempts)})"
+
+
 def _stale_before(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.LORAFORGE_JOB_STALE_SECONDS)
 
@@ -57,7 +61,7 @@ def delivery_job_recover(job: DeliveryJob, *, dry_run: bool = False) -> str | No
     attempts = job.attempts
     retry = attempts < settings.LORAFORGE_JOB_MAX_ATTEMPTS
     if dry_run:
-        return f"{job.pk} running → pending (attempt {attempts + 1})" if retry else f"{job.pk} running → failed"
+        return f"{job.pk} running → pending (attempt {attempts + 1})" if retry else _failed_line(job, attempts)
     _release(job)
     if retry:
         if not job.requeue(message=f"Worker lost; re-queued (attempt {attempts + 1})", stale_before=_stale_before(now)):
@@ -78,7 +82,7 @@ def delivery_job_recover(job: DeliveryJob, *, dry_run: bool = False) -> str | No
         return None
     job.refresh_from_db()
     events.publish_terminal(job)
-    return f"{job.pk} running → failed ({job.error})"
+    return _failed_line(job, attempts)
 
 
 def delivery_jobs_recover(*, dry_run: bool = False, requeue_all_pending: bool = False) -> list[str]:

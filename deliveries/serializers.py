@@ -1,17 +1,21 @@
-"""Input and output shapes of ``POST /compose`` and the delivery modes (SPEC 5.1, 5.3, 5.4, 4.6)."""
+"""Input and output shapes of ``POST /compose``, ``/deliveries`` and the delivery modes (SPEC 5.1, 5.3, 5.4, 4.6)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from adapters.models import WEIGHT_MAX, WEIGHT_MIN
 from deliveries.hosts import host_allowed, is_valid_host
+from deliveries.representation import DeliverySerializer
+from deliveries.runners import generation_targets
 from loraforge.fields import (
     BoundedJSONObjectField,
     StrictBooleanField,
@@ -22,6 +26,7 @@ from loraforge.fields import (
 )
 
 DELIVERY_MODES = ("http", "cli", "sdnext")
+ANY_BACKEND = "sdnext"
 PROMPT_MAX_LENGTH = 20_000
 PREFIX_MAX_LENGTH = 5_000
 ADAPTER_IDS_LIMIT = 200
@@ -31,6 +36,9 @@ FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 OVERRIDE_SETTINGS_KEYS_LIMIT = 50
 OVERRIDE_SETTINGS_ERROR = "override_settings may not change output or save settings"
 TEMPLATE_ERROR = "template must contain {prompt}"
+EMPTY_PROMPT_ERROR = "prompt must not be empty"
+HTTP_PARAMS = ("host", "port", "path", "scheme", "headers", "timeout_seconds")
+SDNEXT_OPTIONS = ("mode", "save_images", "return_format")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 
@@ -41,6 +49,16 @@ def unknown_mode_error(mode: str) -> str:
 
 def host_not_allowed_error(host: str) -> str:
     return f"Host '{host}' is not in LORAFORGE_DELIVERY_ALLOWED_HOSTS"
+
+
+def validate_delivery_mode(mode: str) -> str:
+    """``http``, ``cli``, ``sdnext`` or the name of a generation backend (which pins the job to it)."""
+    if mode in DELIVERY_MODES:
+        return mode
+    targets = generation_targets()
+    if targets is None or not targets.is_backend_name(mode):
+        raise serializers.ValidationError(unknown_mode_error(mode))
+    return mode
 
 
 def _setting(name: str, fallback: Any) -> Callable[[], Any]:
@@ -210,9 +228,7 @@ class ComposeDeliverySerializer(ObjectSerializer):
     sdnext = SdnextDeliverySerializer(required=False, allow_null=True)
 
     def validate_mode(self, value: str) -> str:
-        if value not in DELIVERY_MODES:
-            raise serializers.ValidationError(unknown_mode_error(value))
-        return value
+        return validate_delivery_mode(value)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         mode = attrs["mode"]
@@ -220,11 +236,56 @@ class ComposeDeliverySerializer(ObjectSerializer):
             raise serializers.ValidationError({"http": ["This field is required."]})
         if mode == "cli" and not attrs.get("cli"):
             attrs["cli"] = {"template": None}
-        if mode == "sdnext" and not attrs.get("sdnext"):
+        if mode not in ("http", "cli") and not attrs.get("sdnext"):
             defaults = SdnextDeliverySerializer(data={})
             defaults.is_valid(raise_exception=True)
             attrs["sdnext"] = dict(defaults.validated_data)
         return attrs
+
+
+# --- what a validated delivery asks for --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryTarget:
+    """The job a delivery request creates: its mode (``sdnext``, ``http``, ``cli``), its ``params`` (exactly the
+    object of its mode, SPEC 5.3) and, for generations, the requested backend and the key of backend errors."""
+
+    mode: str
+    params: dict[str, Any]
+    requested_backend: str = ANY_BACKEND
+    backend_field: str = "mode"
+
+    @property
+    def is_generation(self) -> bool:
+        return self.mode == "sdnext"
+
+    def with_prompt(self, prompt: str) -> DeliveryTarget:
+        """Generations carry the final prompt in ``generation_params.prompt``."""
+        if not self.is_generation:
+            return self
+        generation_params = {**self.params["generation_params"], "prompt": prompt}
+        return replace(self, params={**self.params, "generation_params": generation_params})
+
+
+def mode_params(mode: str, data: Mapping[str, Any], *, backend: str = ANY_BACKEND) -> dict[str, Any]:
+    """The stored ``params`` of a job from the validated object of its mode."""
+    if mode == "http":
+        return {name: data[name] for name in HTTP_PARAMS}
+    if mode == "cli":
+        return {"template": data.get("template")}
+    options = {name: data[name] for name in SDNEXT_OPTIONS}
+    return {"generation_params": dict(data["generation_params"]), **options, "backend": backend}
+
+
+def compose_target(delivery: Mapping[str, Any]) -> DeliveryTarget:
+    """``delivery`` of ``POST /compose``; a backend name as ``mode`` pins the generation to that backend."""
+    mode = delivery["mode"]
+    if mode in ("http", "cli"):
+        return DeliveryTarget(mode, mode_params(mode, delivery[mode]))
+    backend = ANY_BACKEND if mode == "sdnext" else mode
+    params = mode_params("sdnext", delivery["sdnext"], backend=backend)
+    return DeliveryTarget("sdnext", params, requested_backend=backend, backend_field="delivery.mode")
 
 
 # --- compose --------------------------------------------------------------------------------
@@ -274,9 +335,15 @@ class ComposedAdapterSerializer(serializers.Serializer[Any]):
     weight = serializers.FloatField()
 
 
+@extend_schema_field({"type": "string", "pattern": "^(generation|delivery)$", "description": "Job kind"})
+class DeliveryKindField(serializers.CharField):
+    """``kind`` documented as a pattern: the same enum in a second component would collide with the other ``kind``
+    enums in drf-spectacular's naming (a warning); the ``Delivery`` component keeps the enum."""
+
+
 class DeliveryReferenceSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
-    kind = serializers.ChoiceField(choices=["generation", "delivery"])
+    kind = DeliveryKindField()
     status = serializers.CharField()
 
 
@@ -287,3 +354,64 @@ class ComposeResponseSerializer(serializers.Serializer[Any]):
     warnings = serializers.ListField(child=serializers.CharField())
     adapters = ComposedAdapterSerializer(many=True)
     delivery = DeliveryReferenceSerializer(allow_null=True)
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+class SdnextParamsSerializer(SdnextDeliverySerializer):
+    """``params`` of an sdnext delivery (``POST /deliveries``): ``delivery.sdnext`` plus an optional ``backend``."""
+
+    backend = StrictCharField(max_length=64, trim_whitespace=False, required=False)
+
+
+MODE_PARAMS_SERIALIZERS: dict[str, type[ObjectSerializer]] = {
+    "http": HttpDeliverySerializer,
+    "cli": CliDeliverySerializer,
+    "sdnext": SdnextParamsSerializer,
+}
+
+
+def _request_target(mode: str, params: Mapping[str, Any], prompt: str) -> DeliveryTarget:
+    if mode in ("http", "cli"):
+        return DeliveryTarget(mode, mode_params(mode, params))
+    given = params.get("backend")
+    if mode != "sdnext" and given not in (None, ANY_BACKEND, mode):
+        raise serializers.ValidationError({"params": {"backend": [f"backend '{given}' conflicts with mode '{mode}'"]}})
+    backend, field = (given or ANY_BACKEND, "params.backend") if mode == "sdnext" else (mode, "mode")
+    target = DeliveryTarget("sdnext", mode_params("sdnext", params, backend=backend), backend, field)
+    return target.with_prompt(prompt)
+
+
+class DeliveryCreateSerializer(StrictSerializer):
+    """Body of ``POST /deliveries``: the prompt, a mode (``http``, ``cli``, ``sdnext`` or a generation backend name)
+    and the params of that mode, validated like ``delivery.<mode>`` of ``POST /compose``."""
+
+    prompt = StrictCharField(max_length=PROMPT_MAX_LENGTH, allow_blank=True, trim_whitespace=False)
+    mode = StrictCharField(max_length=64, trim_whitespace=False)
+    params = BoundedJSONObjectField(max_kib=256, default=dict)
+
+    def validate_prompt(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError(EMPTY_PROMPT_ERROR)
+        return value
+
+    def validate_mode(self, value: str) -> str:
+        return validate_delivery_mode(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        mode = attrs["mode"]
+        params = MODE_PARAMS_SERIALIZERS[mode if mode in ("http", "cli") else "sdnext"](data=attrs["params"])
+        if not params.is_valid():
+            raise serializers.ValidationError({"params": params.errors})
+        attrs["target"] = _request_target(mode, params.validated_data, attrs["prompt"])
+        return attrs
+
+
+class DeliveryCreatedSerializer(serializers.Serializer[Any]):
+    delivery_id = serializers.UUIDField()
+    status = serializers.CharField()
+
+
+class DeliveryEnvelopeSerializer(serializers.Serializer[Any]):
+    delivery = DeliverySerializer()

@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import ReadTimeoutError
 
 from deliveries import events
 from deliveries.hosts import host_allowed
@@ -58,6 +59,42 @@ def _read_limited(response: requests.Response) -> bytes:
     return bytes(body[:BODY_LIMIT])
 
 
+def _is_timeout(exc: requests.RequestException) -> bool:
+    """A read timeout, also while the body streams (requests wraps urllib3's ``ReadTimeoutError`` in a
+    ``ConnectionError`` there); a connect timeout is a failure to connect."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.Timeout):
+        return True
+    return isinstance(exc, requests.ConnectionError) and any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
+
+
+def _decode(body: bytes, encoding: str | None) -> str:
+    """The body as text; an unknown charset in the response falls back to UTF-8."""
+    try:
+        return body.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def _post(job: DeliveryJob, url: str, *, headers: dict[str, str], timeout: int) -> tuple[int, str, str | None]:
+    """POST ``{"prompt", "job_id"}`` (redirects not followed, TLS verified) while the heartbeat is renewed;
+    returns the status, the first 2000 characters of the body (at most 1 MiB is read) and the content type."""
+    with (
+        Heartbeat(job),
+        requests.post(
+            url,
+            json={"prompt": job.prompt, "job_id": str(job.pk)},
+            headers={"User-Agent": f"LoRAForge/{__version__}", **headers},
+            timeout=(CONNECT_TIMEOUT, timeout),
+            allow_redirects=False,
+            stream=True,
+        ) as response,
+    ):
+        body = _read_limited(response)
+    return response.status_code, _decode(body, response.encoding)[:DETAIL_LIMIT], response.headers.get("Content-Type")
+
+
 class HttpRunner:
     mode = "http"
     queue = "default"
@@ -72,35 +109,20 @@ class HttpRunner:
             delivery_fail(job, error=f"Host '{host}' is not allowed", error_code="host_not_allowed")
             return
         timeout = int(params.get("timeout_seconds") or settings.LORAFORGE_DELIVERY_TIMEOUT)
-        headers = {"User-Agent": f"LoRAForge/{__version__}", **dict(params.get("headers") or {})}
         try:
-            with (
-                Heartbeat(job),
-                requests.post(
-                    _url({**params, "port": port}),
-                    json={"prompt": job.prompt, "job_id": str(job.pk)},
-                    headers=headers,
-                    timeout=(CONNECT_TIMEOUT, timeout),
-                    allow_redirects=False,
-                    stream=True,
-                ) as response,
-            ):
-                body = _read_limited(response)
-        except requests.Timeout:
-            delivery_fail(job, error=f"HTTP delivery timed out after {timeout} s", error_code="http_timeout")
+            status, detail, content_type = _post(
+                job, _url({**params, "port": port}), headers=dict(params.get("headers") or {}), timeout=timeout
+            )
+        except requests.RequestException as exc:
+            if _is_timeout(exc):
+                delivery_fail(job, error=f"HTTP delivery timed out after {timeout} s", error_code="http_timeout")
+            else:
+                delivery_fail(job, error=f"HTTP delivery could not connect to {host}", error_code="http_unreachable")
             return
-        except requests.RequestException:
-            delivery_fail(job, error=f"HTTP delivery could not connect to {host}", error_code="http_unreachable")
+        if not 200 <= status < 300:
+            delivery_fail(job, error=f"HTTP delivery failed with status {status}", error_code="http_error")
             return
-        if not 200 <= response.status_code < 300:
-            error = f"HTTP delivery failed with status {response.status_code}"
-            delivery_fail(job, error=error, error_code="http_error")
-            return
-        detail = body.decode(response.encoding or "utf-8", errors="replace")[:DETAIL_LIMIT]
-        content_type = response.headers.get("Content-Type")
-        _finish(
-            job, result={"status": response.status_code, "detail": detail, "headers": {"content-type": content_type}}
-        )
+        _finish(job, result={"status": status, "detail": detail, "headers": {"content-type": content_type}})
 
     def release(self, job: DeliveryJob) -> None:
         """An http delivery holds nothing."""

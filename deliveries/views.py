@@ -1,4 +1,4 @@
-"""REST endpoints of the deliveries app: ``POST /compose`` (SPEC 5.3)."""
+"""REST endpoints of the deliveries app: ``POST /compose`` (SPEC 5.3) and ``/deliveries`` (SPEC 5.4)."""
 
 from __future__ import annotations
 
@@ -6,27 +6,72 @@ from dataclasses import asdict
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from adapters.composition import prompt_compose
-from deliveries.serializers import ComposeRequestSerializer, ComposeResponseSerializer
-from loraforge.errors import ServiceUnavailable
+from adapters.composition import Composition, prompt_compose
+from deliveries.filters import DeliveryJobFilterSet
+from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryOrigin
+from deliveries.representation import DeliverySerializer, delivery_representation, with_links
+from deliveries.runners import generation_targets
+from deliveries.serializers import (
+    ComposeRequestSerializer,
+    ComposeResponseSerializer,
+    DeliveryCreatedSerializer,
+    DeliveryCreateSerializer,
+    DeliveryEnvelopeSerializer,
+    DeliveryTarget,
+    compose_target,
+)
+from deliveries.services import AdapterLink, delivery_job_cancel, delivery_job_create, links_from_composition
+from loraforge.errors import NotFound, ServiceUnavailable
+from loraforge.job_serializers import JobCancelResultSerializer
+from loraforge.pagination import JobPagination
+from loraforge.views import UUID_RE
 
 EMPTY_PROMPT = "Composed prompt is empty; nothing to deliver"
+PROMPT_TOO_LONG = f"Composed prompt is longer than {PROMPT_MAX_LENGTH} characters"
 NO_BACKEND = "No enabled generation backend is configured"
-DELIVERIES_UNAVAILABLE = "Deliveries are not available yet"
+DELIVERY_NOT_FOUND = "Delivery not found"
+DELIVERY_CANCELLED = "Delivery job cancelled"
 
 
-def _refuse_delivery(delivery: dict[str, Any], prompt: str) -> None:
-    """Until DeliveryJob exists, a valid delivery request ends here (400 for an empty prompt, else 503)."""
-    if not prompt:
+def delivery_start(
+    *, target: DeliveryTarget, prompt: str, created_via: str, links: list[AdapterLink] | None = None
+) -> DeliveryJob:
+    """Check the generation backend a generation asks for (400 unknown/disabled, 503 none enabled), then create
+    and enqueue the job (503 with ``job_id`` when the task queue refuses it)."""
+    if target.is_generation:
+        targets = generation_targets()
+        if targets is None:
+            raise ServiceUnavailable(NO_BACKEND)
+        targets.check(target.requested_backend, field=target.backend_field)
+    return delivery_job_create(
+        mode=target.mode,
+        prompt=prompt,
+        params=target.params,
+        created_via=created_via,
+        requested_backend=target.requested_backend,
+        links=links,
+    )
+
+
+def _deliver_composition(delivery: dict[str, Any], composition: Composition) -> dict[str, Any]:
+    if not composition.prompt:
         raise ValidationError({"non_field_errors": [EMPTY_PROMPT]})
-    if delivery["mode"] == "sdnext":
-        raise ServiceUnavailable(NO_BACKEND)
-    raise ServiceUnavailable(DELIVERIES_UNAVAILABLE)
+    if len(composition.prompt) > PROMPT_MAX_LENGTH:
+        raise ValidationError({"non_field_errors": [PROMPT_TOO_LONG]})
+    job = delivery_start(
+        target=compose_target(delivery).with_prompt(composition.prompt),
+        prompt=composition.prompt,
+        created_via=DeliveryOrigin.COMPOSE,
+        links=links_from_composition(composition.adapters),
+    )
+    return {"id": job.pk, "kind": job.kind, "status": job.status}
 
 
 class ComposeView(APIView):
@@ -46,6 +91,47 @@ class ComposeView(APIView):
             adapter_ids=data["adapter_ids"],
             weight_overrides=data["weight_overrides"],
         )
-        if data["delivery"] is not None:
-            _refuse_delivery(data["delivery"], composition.prompt)
-        return Response(ComposeResponseSerializer({**asdict(composition), "delivery": None}).data)
+        delivery = None if data["delivery"] is None else _deliver_composition(data["delivery"], composition)
+        return Response(ComposeResponseSerializer({**asdict(composition), "delivery": delivery}).data)
+
+
+class DeliveryJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[DeliveryJob]):
+    """Delivery jobs (every delivery and generation), newest first, with their raw status."""
+
+    serializer_class = DeliverySerializer
+    filterset_class = DeliveryJobFilterSet
+    pagination_class = JobPagination
+    # Any segment routes here, so an id that is not a UUID gets "Delivery not found" (SPEC 7), not a bare 404.
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> Any:
+        return with_links(DeliveryJob.objects.order_by("-created_at", "-id"))
+
+    def get_object(self) -> DeliveryJob:
+        pk = self.kwargs["pk"]
+        job = self.get_queryset().filter(pk=pk).first() if UUID_RE.fullmatch(pk) else None
+        if job is None:
+            raise NotFound(DELIVERY_NOT_FOUND)
+        return job
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([delivery_representation(job) for job in page or []])
+
+    @extend_schema(request=DeliveryCreateSerializer, responses={201: DeliveryCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = DeliveryCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = delivery_start(target=data["target"], prompt=data["prompt"], created_via=DeliveryOrigin.DELIVERIES)
+        return Response({"delivery_id": str(job.pk), "status": job.status}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: DeliveryEnvelopeSerializer})
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response({"delivery": delivery_representation(self.get_object())})
+
+    @extend_schema(request=None, responses={200: JobCancelResultSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        job = delivery_job_cancel(job=self.get_object())
+        return Response({"success": True, "status": job.status, "message": DELIVERY_CANCELLED})

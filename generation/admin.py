@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from generation.models import (
@@ -19,11 +20,14 @@ from generation.models import (
     TIMEOUT_MAX,
     TIMEOUT_MIN,
     GenerationBackend,
+    GenerationResult,
     backend_name_error,
     normalize_backend_url,
 )
+from generation.result_services import result_delete, result_rate, result_set_favorite, results_delete
 from generation.services import backend_create, backend_delete, backend_update, backends_check
 from loraforge.errors import Conflict
+from loraforge.media import media_url
 
 DEFAULT_NOTE = (
     "The backend named “default” is managed from SDNEXT_URL (and SDNEXT_USERNAME / SDNEXT_PASSWORD): "
@@ -161,3 +165,83 @@ class GenerationBackendAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{backend.name}: healthy ({self.version(backend)})", messages.SUCCESS)
             else:
                 self.message_user(request, f"{backend.name}: unhealthy ({backend.last_error})", messages.ERROR)
+
+
+# --- generation results (SPEC 9.1): writes go through ``generation.result_services`` ---------------
+
+RATING_ERROR = "rating must be an integer between 0 and 5"
+
+
+class GenerationResultForm(forms.ModelForm):
+    """Rating (0..5 or empty) and favourite, validated like ``PUT /generation/results/{id}/rating``."""
+
+    rating = forms.IntegerField(
+        min_value=0,
+        max_value=5,
+        required=False,
+        error_messages={"invalid": RATING_ERROR, "min_value": RATING_ERROR, "max_value": RATING_ERROR},
+    )
+
+    class Meta:
+        model = GenerationResult
+        fields = ("rating", "is_favorite")
+
+
+@admin.register(GenerationResult)
+class GenerationResultAdmin(admin.ModelAdmin):
+    form = GenerationResultForm
+    list_display = ("thumbnail", "result_name", "job_link", "rating", "is_favorite", "dimensions", "created_at")
+    list_display_links = ("result_name",)
+    list_editable = ("rating", "is_favorite")
+    list_filter = ("is_favorite", "rating", "created_at")
+    list_per_page = 100
+    ordering = ("-created_at", "-id")
+    fields = (
+        "image", "job_link", "index", "file", "content_type", "size_bytes", "width", "height", "seed", "infotext",
+        "rating", "is_favorite", "rating_updated_at", "favorite_updated_at", "created_at",
+    )  # fmt: skip
+    readonly_fields = tuple(name for name in fields if name not in ("rating", "is_favorite"))
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
+        return super().get_changelist_form(request, form=GenerationResultForm, **kwargs)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # results are written by generation jobs only
+
+    @admin.display(description="Image")
+    def thumbnail(self, result: GenerationResult) -> str:
+        return format_html(
+            '<img src="{}" alt="" width="64" height="64" style="object-fit: cover" loading="lazy">',
+            media_url(result.file),
+        )
+
+    @admin.display(description="Image")
+    def image(self, result: GenerationResult) -> str:
+        url = media_url(result.file)
+        return format_html('<a href="{}" target="_blank"><img src="{}" alt="" style="max-height: 384px"></a>', url, url)
+
+    @admin.display(description="Result", ordering="created_at")
+    def result_name(self, result: GenerationResult) -> str:
+        return f"{str(result.job_id)[:8]}/{result.index:03d}"
+
+    @admin.display(description="Job", ordering="job")
+    def job_link(self, result: GenerationResult) -> str:
+        url = reverse("admin:deliveries_deliveryjob_change", args=[result.job_id])
+        return format_html('<a href="{}">{}</a>', url, str(result.job_id)[:8])
+
+    @admin.display(description="Size")
+    def dimensions(self, result: GenerationResult) -> str:
+        return f"{result.width} x {result.height}" if result.width and result.height else "-"
+
+    # --- writes: the services of the results API (their timestamps, file removal) ----------------
+    def save_model(self, request: HttpRequest, obj: GenerationResult, form: Any, change: bool) -> None:
+        if "rating" in form.changed_data:
+            result_rate(result=obj, rating=obj.rating)
+        if "is_favorite" in form.changed_data:
+            result_set_favorite(result=obj, is_favorite=obj.is_favorite)
+
+    def delete_model(self, request: HttpRequest, obj: GenerationResult) -> None:
+        result_delete(result=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[GenerationResult]) -> None:
+        results_delete(ids=list(queryset.values_list("pk", flat=True)))

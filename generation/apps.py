@@ -7,6 +7,7 @@ class GenerationConfig(AppConfig):
 
     def ready(self) -> None:
         from deliveries.runners import runner_register, targets_register
+        from generation import signals  # noqa: F401 - connects the receivers
         from generation.runner import SDNextRunner
         from generation.services import backend_sync_default_on_start
         from generation.targets import BackendTargets

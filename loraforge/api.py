@@ -6,6 +6,9 @@ from django.urls import URLPattern, URLResolver, re_path
 from rest_framework.routers import SimpleRouter
 
 from adapters.views import AdapterViewSet
+from deliveries.views import DeliveryJobViewSet
+from generation.job_views import GenerationJobViewSet
+from generation.result_views import GenerationResultViewSet
 from generation.views import GenerationBackendViewSet
 from loraforge.errors import not_found_view
 from loraforge.job_views import BackgroundJobViewSet
@@ -22,13 +25,20 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("adapters", AdapterViewSet, basename="adapter")
 router.register("jobs", BackgroundJobViewSet, basename="job")
+router.register("deliveries", DeliveryJobViewSet, basename="delivery")
 router.register("generation/backends", GenerationBackendViewSet, basename="generation-backend")
+router.register("generation/jobs", GenerationJobViewSet, basename="generation-job")
+router.register("generation/results", GenerationResultViewSet, basename="generation-result")
 
 
 def _extra_routes() -> list[URLPattern | URLResolver]:
     from deliveries.views import ComposeView
+    from generation import job_views
 
-    return [re_path(r"^compose/?$", ComposeView.as_view(), name="compose")]
+    return [
+        re_path(r"^compose/?$", ComposeView.as_view(), name="compose"),
+        *job_views.generation_routes(),
+    ]
 
 
 def api_patterns() -> list[URLPattern | URLResolver]:

@@ -40,20 +40,21 @@ class DateTimeBoundFormField(forms.Field):
         if value in (None, ""):
             return None
         text = str(value).strip()
-        try:
-            parsed = parse_datetime(text)
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+        # A date first: parse_datetime would also read "2025-03-01" (as midnight), losing the end of the day.
         try:
             day = parse_date(text)
         except ValueError:
             day = None
-        if day is None:
+        if day is not None:
+            moment = datetime.combine(day, time.max if self.end_of_day else time.min)
+            return timezone.make_aware(moment, UTC)
+        try:
+            parsed = parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
             raise forms.ValidationError("Enter an ISO 8601 datetime or a YYYY-MM-DD date.")
-        moment = datetime.combine(day, time.max if self.end_of_day else time.min)
-        return timezone.make_aware(moment, UTC)
+        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 class DateTimeBoundFilter(django_filters.Filter):

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from loraforge.api import api_patterns
 from loraforge.auth import OpenEndpoint
 from loraforge.errors import not_found_view
+from loraforge.media_views import media_route
 from loraforge.views import health
 
 api = api_patterns()
@@ -25,6 +26,7 @@ urlpatterns = [
     re_path(r"^(api|v1)/?$", not_found_view),
     re_path(r"^api/", not_found_view),
     path("admin/", admin.site.urls),
+    media_route(),
 ]
 
 handler400 = "loraforge.errors.bad_request_view"

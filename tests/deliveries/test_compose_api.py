@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
+from deliveries.models import DeliveryJob
 from tests.factories import AdapterFactory
+from tests.generation.factories import GenerationBackendFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/compose"
@@ -252,7 +254,9 @@ def test_http_delivery_is_disabled_without_an_allow_list(api, one_active, settin
 def test_allow_listed_hosts_pass_validation(api, one_active, allowed_hosts, host, port):
     response = post(api, {"delivery": http_delivery(host=host, port=port)})
 
-    assert response.status_code == 503, response.json()
+    assert response.status_code == 200, response.json()
+    job = DeliveryJob.objects.get(pk=response.json()["delivery"]["id"])
+    assert (job.params["host"], job.params["port"]) == (host, port)
 
 
 @pytest.mark.parametrize(("host", "port"), [("api.internal", 8081), ("example.com", 443), ("xexample.com", 80)])
@@ -267,7 +271,8 @@ def test_https_scheme_defaults_to_port_443(api, one_active, settings):
 
     response = post(api, {"delivery": {"mode": "http", "http": {"host": "secure.local", "scheme": "https"}}})
 
-    assert response.status_code == 503
+    assert response.status_code == 200, response.json()
+    assert DeliveryJob.objects.get().params["port"] == 443
 
 
 @pytest.mark.parametrize(
@@ -374,34 +379,194 @@ def test_empty_composed_prompt_cannot_be_delivered(api):
     assert response.json()["detail"] == "Composed prompt is empty; nothing to deliver"
 
 
-# --- delivery outcomes until DeliveryJob exists ----------------------------------------------
+def test_composed_prompt_over_the_prompt_limit_cannot_be_delivered(api, one_active):
+    response = post(api, {"prefix": "a" * 5000, "suffix": "b" * 5000, "delivery": {"mode": "cli"}})
+    assert response.status_code == 200  # 10 021 characters: within the limit
+
+    many = [AdapterFactory(sdnext_name=f"{'n' * 195}{index:03d}", active=True) for index in range(80)]
+    response = post(api, {"prefix": "a" * 5000, "adapter_ids": [str(a.pk) for a in many], "delivery": {"mode": "cli"}})
+
+    assert_invalid(response, "non_field_errors", "Composed prompt is longer than 20000 characters")
 
 
-def assert_unavailable(response, detail: str) -> None:
-    assert response.status_code == 503
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["type"] == SERVICE_UNAVAILABLE
-    assert body["detail"] == detail
+# --- delivery outcomes ----------------------------------------------------------------------
+
+
+def delivery_of(response) -> DeliveryJob:
+    assert response.status_code == 200, response.content
+    reference = response.json()["delivery"]
+    job = DeliveryJob.objects.get(pk=reference["id"])
+    assert reference == {"id": str(job.pk), "kind": job.kind, "status": "pending"}
+    return job
+
+
+def test_cli_delivery_creates_a_pending_job(api, one_active):
+    response = post(api, {"delivery": {"mode": "cli", "cli": {"template": "prompt: {prompt}"}}})
+
+    job = delivery_of(response)
+    assert (job.kind, job.mode, job.status, job.created_via) == ("delivery", "cli", "pending", "compose")
+    assert job.prompt == "<lora:ink-sketch:1>"
+    assert job.params == {"template": "prompt: {prompt}"}
+
+
+def test_cli_delivery_without_its_object_writes_the_prompt_alone(api, one_active):
+    job = delivery_of(post(api, {"delivery": {"mode": "cli"}}))
+
+    assert job.params == {"template": None}
+
+
+def test_http_delivery_params_hold_exactly_the_http_object(api, one_active, allowed_hosts):
+    response = post(
+        api,
+        {
+            "delivery": {
+                "mode": "http",
+                "http": {"host": "hooks.local", "headers": {"X-Token": "t"}},
+                "cli": {"template": "{prompt}"},
+            }
+        },
+    )
+
+    job = delivery_of(response)
+    assert (job.kind, job.mode, job.requested_backend) == ("delivery", "http", "http")
+    assert job.params == {
+        "host": "hooks.local",
+        "port": 80,
+        "path": "/",
+        "scheme": "http",
+        "headers": {"X-Token": "t"},
+        "timeout_seconds": 30,
+    }
+
+
+def test_http_timeout_defaults_to_the_setting(api, one_active, allowed_hosts, settings):
+    settings.LORAFORGE_DELIVERY_TIMEOUT = 7
+
+    job = delivery_of(post(api, {"delivery": http_delivery()}))
+
+    assert job.params["timeout_seconds"] == 7
+
+
+def test_prefix_alone_is_deliverable(api):
+    job = delivery_of(post(api, {"prefix": "hello", "delivery": {"mode": "cli"}}))
+
+    assert job.prompt == "hello"
+    assert job.adapter_links.count() == 0
 
 
 def test_sdnext_delivery_reports_no_backend(api, one_active):
     response = post(api, {"delivery": {"mode": "sdnext"}})
 
-    assert_unavailable(response, "No enabled generation backend is configured")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == SERVICE_UNAVAILABLE
+    assert body["detail"] == "No enabled generation backend is configured"
+    assert not DeliveryJob.objects.exists()
 
 
-def test_http_delivery_is_not_available_yet(api, one_active, allowed_hosts):
-    assert_unavailable(post(api, {"delivery": http_delivery()}), "Deliveries are not available yet")
+def test_sdnext_delivery_with_only_disabled_backends_reports_no_backend(api, one_active):
+    GenerationBackendFactory(enabled=False)
+
+    response = post(api, {"delivery": {"mode": "sdnext"}})
+
+    assert response.status_code == 503
+    assert not DeliveryJob.objects.exists()
 
 
-def test_cli_delivery_is_not_available_yet(api, one_active):
-    response = post(api, {"delivery": {"mode": "cli", "cli": {"template": "prompt: {prompt}"}}})
+def test_sdnext_delivery_params_hold_the_generation_object_with_the_composed_prompt(api, one_active):
+    GenerationBackendFactory()
+    delivery = {"mode": "sdnext", "sdnext": {"generation_params": {"prompt": "ignored", "steps": 30}}}
 
-    assert_unavailable(response, "Deliveries are not available yet")
+    job = delivery_of(post(api, {"prefix": "a cat", "delivery": delivery}))
+
+    assert (job.kind, job.mode, job.requested_backend) == ("generation", "sdnext", "sdnext")
+    assert job.params == {
+        "generation_params": {
+            "prompt": "a cat <lora:ink-sketch:1>",
+            "negative_prompt": None,
+            "steps": 30,
+            "sampler_name": "DPM++ 2M",
+            "cfg_scale": 7.0,
+            "width": 512,
+            "height": 512,
+            "seed": -1,
+            "batch_size": 1,
+            "n_iter": 1,
+            "denoising_strength": None,
+            "checkpoint": None,
+            "override_settings": None,
+        },
+        "mode": "deferred",
+        "save_images": True,
+        "return_format": "url",
+        "backend": "sdnext",
+    }
 
 
-def test_prefix_alone_is_deliverable(api):
-    response = post(api, {"prefix": "hello", "delivery": {"mode": "cli"}})
+def test_sdnext_delivery_without_its_object_takes_the_defaults(api, one_active):
+    GenerationBackendFactory()
 
-    assert_unavailable(response, "Deliveries are not available yet")
+    job = delivery_of(post(api, {"delivery": {"mode": "sdnext"}}))
+
+    assert job.params["generation_params"]["prompt"] == "<lora:ink-sketch:1>"
+    assert job.params["generation_params"]["steps"] == 20
+    assert job.params["mode"] == "deferred"
+
+
+def test_backend_name_as_mode_pins_the_generation(api, one_active):
+    GenerationBackendFactory(name="gpu-2")
+    GenerationBackendFactory(name="gpu-1")
+
+    job = delivery_of(post(api, {"delivery": {"mode": "gpu-2", "sdnext": {"return_format": "file_path"}}}))
+
+    assert (job.kind, job.mode, job.requested_backend) == ("generation", "sdnext", "gpu-2")
+    assert job.params["backend"] == "gpu-2"
+    assert job.params["return_format"] == "file_path"
+
+
+def test_disabled_backend_as_mode_is_rejected(api, one_active):
+    GenerationBackendFactory(name="gpu-1")
+    GenerationBackendFactory(name="gpu-off", enabled=False)
+
+    response = post(api, {"delivery": {"mode": "gpu-off"}})
+
+    assert_invalid(response, "delivery.mode", "Generation backend 'gpu-off' is disabled")
+    assert not DeliveryJob.objects.exists()
+
+
+def test_names_that_are_not_backends_stay_unknown_modes(api, one_active):
+    GenerationBackendFactory(name="gpu-1")
+
+    response = post(api, {"delivery": {"mode": "gpu-9"}})
+
+    assert_invalid(
+        response, "delivery.mode", "Unknown delivery mode 'gpu-9'. Use http, cli, sdnext or a generation backend name."
+    )
+
+
+def test_delivery_is_enqueued_once_the_transaction_commits(api, one_active, broker, django_capture_on_commit_callbacks):
+    GenerationBackendFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        cli = delivery_of(post(api, {"delivery": {"mode": "cli"}}))
+        generation = delivery_of(post(api, {"delivery": {"mode": "sdnext"}}))
+
+    assert broker.job_ids == [str(cli.pk), str(generation.pk)]
+    assert [task.options["queue"] for task in broker.sent] == ["default", "generation"]
+    cli.refresh_from_db()
+    assert cli.celery_task_id
+    assert cli.enqueued_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queue_unavailable_fails_the_job_and_answers_503(api, one_active, broker):
+    broker.down = True
+
+    response = post(api, {"delivery": {"mode": "cli"}})
+
+    assert response.status_code == 503, response.content
+    body = response.json()
+    assert body["type"] == SERVICE_UNAVAILABLE
+    assert body["detail"] == "Task queue unavailable"
+    job = DeliveryJob.objects.get(pk=body["job_id"])
+    assert (job.status, job.error, job.error_code) == ("failed", "Task queue unavailable", "queue_unavailable")

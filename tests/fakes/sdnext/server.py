@@ -51,6 +51,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     raw_body: bytes
+    received_at: float = 0.0  # time.time() when the request line arrived (benchmarks, ordering checks)
 
 
 class _Server(ThreadingHTTPServer):
@@ -218,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _read_request(self) -> RecordedRequest:
+        received_at = time.time()
         url = urlsplit(self.path)
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
@@ -225,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError):
             body = None
         headers = dict(self.headers.items())
-        return RecordedRequest(self.command, url.path, dict(parse_qsl(url.query)), headers, body, raw)
+        return RecordedRequest(self.command, url.path, dict(parse_qsl(url.query)), headers, body, raw, received_at)
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
