@@ -3,12 +3,15 @@ worker process, fake SDNext servers that answer at once.
 
 1. enqueue → txt2img received: ``POST /generation/queue-generation`` until the fake SDNext receives the
    txt2img request, one job at a time (p50/p99). Baseline in the same run: ``GET /api/health`` round trip.
-2. jobs per second sustained with 2 backends (baseline: the same with 1 backend).
+2. jobs per second sustained with 2 backends (baseline: the same with 1 backend), with instant fakes and with
+   fakes that take ~0.1 s per job.
 3. progress → WebSocket client latency with 1, 100 and 500 connected clients: the worker's event timestamp
    to its arrival at every client (p50/p99), while a fake that takes ~1 s per job reports progress.
 4. RSS of the web process with 0 and 500 sockets.
 
-    .venv/bin/python bench/queue.py [--db sqlite|postgres] [--jobs 100] [--throughput-jobs 120]
+    .venv/bin/python -m bench.queue [--db sqlite|postgres] [--jobs 100] [--throughput-jobs 120]
+
+Run it as a module: as a script its folder would come first on ``sys.path`` and shadow the standard ``queue``.
 """
 
 from __future__ import annotations
@@ -277,6 +280,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--throughput-jobs", type=int, default=120)
+    parser.add_argument("--timed-jobs", type=int, default=40)
     parser.add_argument("--progress-jobs", type=int, default=3)
     parser.add_argument("--clients", default="1,100,500")
     parser.add_argument("--output", type=Path)
@@ -332,7 +336,14 @@ def main() -> None:
         results["throughput_ratio"] = round(
             results["throughput_2_backends"]["jobs_per_s"] / results["throughput_1_backend"]["jobs_per_s"], 2
         )
-        print(json.dumps({key: results[key] for key in results if key.startswith("throughput")}), flush=True)
+        for fake in fakes:  # jobs that take ~0.1 s on the GPU: does a second backend double the rate?
+            fake.steps_delay = 0.025
+        results["timed_1_backend"] = throughput(api, args.timed_jobs, "default")
+        results["timed_2_backends"] = throughput(api, args.timed_jobs, "sdnext")
+        results["timed_ratio"] = round(
+            results["timed_2_backends"]["jobs_per_s"] / results["timed_1_backend"]["jobs_per_s"], 2
+        )
+        print(json.dumps({key: results[key] for key in results if "throughput" in key or "timed" in key}), flush=True)
         _disable(api, base, "progress", enabled=True)
         ws_url = f"ws://127.0.0.1:{port}/api/v1/ws/progress?api_key={key}"
         results["websocket"] = []

@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from loraforge.progress import ALL_JOBS_GROUP, envelope, job_group
+from loraforge.progress_hub import ProgressHub, progress_hub
 
 logger = logging.getLogger("loraforge.consumers")
 
@@ -72,7 +73,16 @@ def authenticate_scope(scope: dict[str, Any]) -> bool:
     return user is not None
 
 
+def _layer() -> Any:
+    from channels.layers import get_channel_layer
+
+    return get_channel_layer()
+
+
 class ProgressConsumer(AsyncWebsocketConsumer):
+    # No channel per socket: the event loop's ProgressHub holds one subscription and fans events out in memory.
+    channel_layer_alias = "__progress_hub__"
+
     async def connect(self) -> None:
         self.explicit: set[str] = set()
         self.all_jobs = False
@@ -91,11 +101,13 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        hub = self.hub()
         for group in list(getattr(self, "joined", set())):
-            try:
-                await self.channel_layer.group_discard(group, self.channel_name)
-            except Exception:
-                logger.debug("group_discard failed for %s", group, exc_info=True)
+            await hub.discard(group, self)
+        self.joined = set()
+
+    def hub(self) -> ProgressHub:
+        return progress_hub(_layer)
 
     async def send_event(self, event_type: str, data: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(envelope(event_type, data)))
@@ -174,22 +186,24 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         wanted = {job_group(job_id) for job_id in self.explicit}
         if self.all_jobs:
             wanted.add(ALL_JOBS_GROUP)
+        hub = self.hub()
+        for group in self.joined - wanted:
+            await hub.discard(group, self)
+            self.joined.discard(group)
         try:
             for group in wanted - self.joined:
-                await self.channel_layer.group_add(group, self.channel_name)
-            for group in self.joined - wanted:
-                await self.channel_layer.group_discard(group, self.channel_name)
-            self.joined = wanted
+                await hub.add(group, self)
+                self.joined.add(group)
         except Exception:
             logger.warning("Channel layer unavailable", exc_info=True)
             await self.send_error("Live progress is temporarily unavailable", "channel_layer_unavailable")
 
-    async def progress_event(self, message: dict[str, Any]) -> None:
-        # Every event goes to both groups; a socket in both takes it from the "all" group only.
-        from_all = message.get("group") == ALL_JOBS_GROUP
-        job_id = str(message["event"].get("data", {}).get("job_id", ""))
+    async def deliver(self, group: str, event: dict[str, Any], text: str) -> None:
+        """From the hub. Every event goes to both groups; a socket in both takes it from the "all" group only."""
+        from_all = group == ALL_JOBS_GROUP
+        job_id = str(event.get("data", {}).get("job_id", ""))
         if (from_all and self.all_jobs) or (not from_all and not self.all_jobs and job_id in self.explicit):
-            await self.send(text_data=json.dumps(message["event"]))
+            await self.send(text_data=text)
 
 
 def _split_ids(values: list[Any]) -> tuple[list[str], list[str]]:

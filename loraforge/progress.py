@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 logger = logging.getLogger("loraforge.progress")
 
 ALL_JOBS_GROUP = "lf.jobs.all"
+PUBLISH_TIMEOUT = 5.0
 
 
 def job_group(job_id: uuid.UUID | str) -> str:
@@ -28,6 +32,40 @@ def envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"type": event_type, "timestamp": iso_timestamp(), "data": data}
 
 
+class _PublisherLoop:
+    """One event loop in a daemon thread that every publish of the process runs on, so the channel layer's
+    connections (channels-redis pools them per loop) are reused instead of opened for every event; the caller
+    still waits until the event was handed over, so events keep their order. Re-created after a fork."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+        future.result(PUBLISH_TIMEOUT)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or not self._loop.is_running():
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+                loop.call_soon(started.set)
+                threading.Thread(target=loop.run_forever, name="progress-publisher", daemon=True).start()
+                started.wait(PUBLISH_TIMEOUT)
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_publisher = _PublisherLoop()
+
+
+async def _send(layer: Any, job_id: uuid.UUID | str, event: dict[str, Any]) -> None:
+    for group in (ALL_JOBS_GROUP, job_group(job_id)):
+        await layer.group_send(group, {"type": "progress.event", "group": group, "event": event})
+
+
 def publish(job_id: uuid.UUID | str, event_type: str, data: dict[str, Any]) -> None:
     """Send one event to ``lf.jobs.all`` and the job's group; best effort, never raises."""
     from channels.layers import get_channel_layer
@@ -37,7 +75,6 @@ def publish(job_id: uuid.UUID | str, event_type: str, data: dict[str, Any]) -> N
         layer = get_channel_layer()
         if layer is None:
             return
-        for group in (ALL_JOBS_GROUP, job_group(job_id)):
-            async_to_sync(layer.group_send)(group, {"type": "progress.event", "group": group, "event": event})
+        _publisher.run(_send(layer, job_id, event))
     except Exception:
         logger.warning("Could not publish %s for job %s", event_type, job_id, exc_info=True)

@@ -138,12 +138,15 @@ if REDIS_URL:
     CHANNEL_LAYERS: dict[str, Any] = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "loraforge"},
+            # One channel per web process receives every event (loraforge/progress_hub.py): room for bursts.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "loraforge", "capacity": 5000},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "loraforge.channel_layers.ThreadSafeInMemoryChannelLayer", "CONFIG": {"capacity": 5000}}
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 LORAFORGE_EMBEDDED_WORKER = env.choice("LORAFORGE_EMBEDDED_WORKER", "auto", ("auto", "on", "off"))
