@@ -22,6 +22,9 @@ class DeliveryRunner(Protocol):
     def release(self, job: DeliveryJob) -> None:
         """Recovery of an orphaned ``running`` job: free what it held (a backend lease), best effort."""
 
+    def time_limit(self, job: DeliveryJob) -> int:
+        """Seconds the Celery task of ``job`` may run (SPEC 6.2.5)."""
+
 
 class GenerationTargets(Protocol):
     """What the API asks the generation app before creating a generation job (SPEC 5.3, 5.5.2)."""

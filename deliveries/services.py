@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +30,6 @@ logger = logging.getLogger("loraforge.deliveries")
 
 RUN_TASK = "deliveries.run_delivery"
 OTHER_TIME_LIMIT = 3600  # SPEC 6.2.5: http/cli deliveries
-GENERATION_TIME_MARGIN = 120  # generation: read timeout + 120 s
 _LORA_TAG = re.compile(r"<lora:([^:>]+)(?::([^>]*))?>")
 
 
@@ -137,9 +135,9 @@ def _after_commit(job: DeliveryJob) -> bool:
 
 
 def task_time_limit(job: DeliveryJob) -> int:
-    if not job.is_generation:
-        return OTHER_TIME_LIMIT
-    return int(settings.SDNEXT_TIMEOUT) + GENERATION_TIME_MARGIN
+    """SPEC 6.2.5: the runner's own limit (generation: the longest read timeout it may use + 120 s), else 1 h."""
+    runner = runner_for(job.mode)
+    return runner.time_limit(job) if runner is not None else OTHER_TIME_LIMIT
 
 
 def delivery_job_enqueue(job: DeliveryJob, *, countdown: float | None = None) -> bool:

@@ -17,6 +17,7 @@ from deliveries import events
 from deliveries.hosts import host_allowed
 from deliveries.models import DeliveryJob
 from deliveries.running import Heartbeat, delivery_fail
+from deliveries.services import OTHER_TIME_LIMIT
 from loraforge import __version__
 
 logger = logging.getLogger("loraforge.deliveries")
@@ -127,6 +128,9 @@ class HttpRunner:
     def release(self, job: DeliveryJob) -> None:
         """An http delivery holds nothing."""
 
+    def time_limit(self, job: DeliveryJob) -> int:
+        return OTHER_TIME_LIMIT
+
 
 # --- cli ----------------------------------------------------------------------------------------
 
@@ -174,3 +178,6 @@ class CliRunner:
 
     def release(self, job: DeliveryJob) -> None:
         """A cli delivery holds nothing."""
+
+    def time_limit(self, job: DeliveryJob) -> int:
+        return OTHER_TIME_LIMIT

@@ -32,7 +32,7 @@ from generation.leases import (
 from generation.models import GenerationBackend, GenerationResult
 from generation.result_files import StorageError, files_delete, images_write
 from generation.sdnext import outcomes
-from generation.sdnext.client import BrokenResponse, ReadTimedOut, Reply, SDNextClient, Unreachable
+from generation.sdnext.client import BrokenResponse, ReadTimedOut, Reply, SDNextClient, Unreachable, read_timeout
 from generation.sdnext.outcomes import Failure
 from generation.sdnext.payload import generation_params, job_payload
 from generation.sdnext.progress import ProgressPoller
@@ -48,6 +48,7 @@ WAITING = "Waiting for a free backend"
 WAIT_COUNTDOWN = 2.0  # seconds a job waits for a free backend in its worker thread before re-scheduling
 WAIT_POLL = 0.1
 RECOVERY_INTERRUPT_TIMEOUT = (2.0, 3.0)
+TASK_TIME_MARGIN = 120
 
 
 def queue_timeout_error(seconds: int) -> str:
@@ -249,6 +250,11 @@ class SDNextRunner:
             _generate(job, backend)
         finally:
             lease_release(backend_id=backend.pk, job_id=job.pk)
+
+    def time_limit(self, job: DeliveryJob) -> int:
+        """SPEC 6.2.5: the longest read timeout among the backends the job may use, + 120 s."""
+        timeouts = [read_timeout(backend) for backend in backend_candidates(job.requested_backend)]
+        return max(timeouts, default=int(settings.SDNEXT_TIMEOUT)) + TASK_TIME_MARGIN
 
     def release(self, job: DeliveryJob) -> None:
         """Recovery of an orphaned job: free the backends it holds and interrupt each once (best effort)."""

@@ -1,6 +1,8 @@
-"""Fixtures of the generation tests: an empty health cache per test."""
+"""Fixtures of the generation tests: an empty health cache per test, SDNext runner helpers, a media root."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -113,3 +115,11 @@ def start_job():
     yield start
     for thread in threads:
         thread.join(timeout=30)
+
+
+@pytest.fixture
+def media_root(tmp_path: Path, settings) -> Path:
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root

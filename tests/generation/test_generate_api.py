@@ -28,14 +28,8 @@ from deliveries.running import delivery_run
 from generation import job_services
 from generation.models import GenerationResult
 from tests.factories import AdapterFactory
-from tests.generation.factories import GenerationBackendFactory
-from tests.generation.test_results_api import (
-    GenerationJobFactory,
-    GenerationResultFactory,
-    field_error,
-    media_root,  # noqa: F401 - fixture
-    problem,
-)
+from tests.generation.factories import GenerationBackendFactory, GenerationJobFactory, GenerationResultFactory
+from tests.generation.test_results_api import field_error, problem
 from tests.progress_events import EventRecorder
 
 URL = "/api/v1/generation"
@@ -384,7 +378,7 @@ def test_session_post_needs_a_csrf_token(django_user_model, backend):
 
 
 @pytest.fixture
-def finished(media_root):  # noqa: F811 - the fixture imported above
+def finished(media_root):
     job = GenerationJobFactory()
     rows = [GenerationResultFactory(job=job, index=index) for index in range(2)]
     job.result = {**job.result, "images": [f"/media/{row.file}" for row in rows]}
@@ -409,7 +403,7 @@ def test_file_path_format_lists_paths_relative_to_the_media_root(finished):
 
 
 @pytest.mark.django_db
-def test_base64_format_encodes_the_stored_files(finished, media_root):  # noqa: F811
+def test_base64_format_encodes_the_stored_files(finished, media_root):
     job, rows = finished
 
     payload = job_services.generation_result_payload(job, return_format="base64")
@@ -421,7 +415,7 @@ def test_base64_format_encodes_the_stored_files(finished, media_root):  # noqa: 
 
 
 @pytest.mark.django_db
-def test_base64_over_64_mib_returns_urls_with_a_warning(finished, media_root):  # noqa: F811
+def test_base64_over_64_mib_returns_urls_with_a_warning(finished, media_root):
     job, rows = finished
     with (media_root / rows[1].file).open("r+b") as handle:  # sparse: nothing is really written
         handle.truncate(64 * 1024 * 1024)

@@ -15,13 +15,8 @@ from rest_framework.test import APIClient
 
 from deliveries.models import DeliveryJobAdapter
 from tests.factories import AdapterFactory
-from tests.generation.test_results_api import (
-    GenerationJobFactory,
-    GenerationResultFactory,
-    generation_params,
-    media_root,  # noqa: F401 - fixture
-    problem,
-)
+from tests.generation.factories import GenerationJobFactory, GenerationResultFactory, generation_params
+from tests.generation.test_results_api import problem
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

@@ -11,14 +11,8 @@ import zipfile
 
 import pytest
 
-from tests.generation.test_results_api import (
-    GenerationJobFactory,
-    GenerationResultFactory,
-    field_error,
-    media_root,  # noqa: F401 - fixture
-    png_bytes,
-    problem,
-)
+from tests.generation.factories import GenerationJobFactory, GenerationResultFactory, png_bytes
+from tests.generation.test_results_api import field_error, problem
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -141,7 +135,7 @@ def test_anonymous_is_401(anon):
     assert problem(export(anon, {"ids": [str(result.pk)]}), 401)["detail"] == "Authentication required"
 
 
-def test_the_archive_is_produced_while_it_is_read(api, media_root):  # noqa: F811 - fixture
+def test_the_archive_is_produced_while_it_is_read(api, media_root):
     """The first bytes leave before the last image is read: a file removed meanwhile is simply not in it."""
     job = GenerationJobFactory()
     results = [GenerationResultFactory(job=job, index=index) for index in range(3)]

@@ -126,6 +126,18 @@ def test_events_end_with_one_generation_complete(fake, backend, generation_job, 
     assert complete["generation_info"]["seed"] == 1234
 
 
+def test_a_channel_layer_outage_never_fails_the_job(fake, backend, generation_job, run_job, monkeypatch, caplog):
+    class Down:
+        async def group_send(self, group: str, message: dict) -> None:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("channels.layers.get_channel_layer", lambda: Down())
+    job = run_job(generation_job())
+    assert (job.status, job.progress, job.error_code) == ("succeeded", 1.0, None)
+    assert GenerationResult.objects.filter(job=job).count() == 1
+    assert "Could not publish generation_complete" in caplog.text
+
+
 def test_progress_is_written_while_sdnext_samples(fake, backend, generation_job, start_job, wait_for):
     fake.steps_delay = 0.03
     recorder = EventRecorder()
