@@ -1,4 +1,5 @@
-"""Input and output shapes of ``POST /compose``, ``/deliveries`` and the delivery modes (SPEC 5.1, 5.3, 5.4, 4.6)."""
+"""Input and output shapes of ``/deliveries``, the delivery modes and generation parameters (SPEC 5.1, 5.3, 5.4,
+4.6); ``POST /compose`` itself is in ``deliveries.compose_serializers``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from adapters.models import WEIGHT_MAX, WEIGHT_MIN
 from deliveries.hosts import host_allowed, is_valid_host
 from deliveries.representation import DeliverySerializer
 from deliveries.runners import generation_targets
@@ -28,8 +27,6 @@ from loraforge.fields import (
 DELIVERY_MODES = ("http", "cli", "sdnext")
 ANY_BACKEND = "sdnext"
 PROMPT_MAX_LENGTH = 20_000
-PREFIX_MAX_LENGTH = 5_000
-ADAPTER_IDS_LIMIT = 200
 HEADERS_LIMIT = 20
 HEADER_VALUE_MAX_LENGTH = 1_000
 FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
@@ -286,74 +283,6 @@ def compose_target(delivery: Mapping[str, Any]) -> DeliveryTarget:
     backend = ANY_BACKEND if mode == "sdnext" else mode
     params = mode_params("sdnext", delivery["sdnext"], backend=backend)
     return DeliveryTarget("sdnext", params, requested_backend=backend, backend_field="delivery.mode")
-
-
-# --- compose --------------------------------------------------------------------------------
-
-
-class WeightOverridesField(serializers.DictField):
-    """``{uuid: number}`` with numbers in the adapter weight range; keys become ``UUID``."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(child=StrictFloatField(min_value=WEIGHT_MIN, max_value=WEIGHT_MAX), **kwargs)
-
-    def to_internal_value(self, data: Any) -> dict[uuid.UUID, float]:
-        values = super().to_internal_value(data)
-        overrides: dict[uuid.UUID, float] = {}
-        errors: dict[str, list[str]] = {}
-        for key, weight in values.items():
-            try:
-                overrides[uuid.UUID(key)] = weight
-            except ValueError:
-                errors[key] = ["Must be a valid UUID."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return overrides
-
-
-def _prompt_part() -> StrictCharField:
-    return StrictCharField(max_length=PREFIX_MAX_LENGTH, allow_blank=True, allow_null=True, default=None)
-
-
-class ComposeRequestSerializer(StrictSerializer):
-    """Body of ``POST /compose`` (SPEC 5.3)."""
-
-    prefix = _prompt_part()
-    suffix = _prompt_part()
-    include_triggers = StrictBooleanField(default=False)
-    adapter_ids = serializers.ListField(
-        child=StrictUUIDField(), max_length=ADAPTER_IDS_LIMIT, allow_null=True, default=None
-    )
-    weight_overrides = WeightOverridesField(default=dict)
-    delivery = ComposeDeliverySerializer(allow_null=True, default=None)
-
-
-class ComposedAdapterSerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    sdnext_name = serializers.CharField()
-    weight = serializers.FloatField()
-
-
-@extend_schema_field({"type": "string", "pattern": "^(generation|delivery)$", "description": "Job kind"})
-class DeliveryKindField(serializers.CharField):
-    """``kind`` documented as a pattern: the same enum in a second component would collide with the other ``kind``
-    enums in drf-spectacular's naming (a warning); the ``Delivery`` component keeps the enum."""
-
-
-class DeliveryReferenceSerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
-    kind = DeliveryKindField()
-    status = serializers.CharField()
-
-
-class ComposeResponseSerializer(serializers.Serializer[Any]):
-    prompt = serializers.CharField()
-    tokens = serializers.ListField(child=serializers.CharField())
-    triggers = serializers.ListField(child=serializers.CharField())
-    warnings = serializers.ListField(child=serializers.CharField())
-    adapters = ComposedAdapterSerializer(many=True)
-    delivery = DeliveryReferenceSerializer(allow_null=True)
 
 
 # --- deliveries -----------------------------------------------------------------------------

@@ -14,13 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adapters.composition import Composition, prompt_compose
+from deliveries.compose_serializers import ComposeRequestSerializer, ComposeResponseSerializer
 from deliveries.filters import DeliveryJobFilterSet
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryOrigin
 from deliveries.representation import DeliverySerializer, delivery_representation, with_links
 from deliveries.runners import generation_targets
 from deliveries.serializers import (
-    ComposeRequestSerializer,
-    ComposeResponseSerializer,
     DeliveryCreatedSerializer,
     DeliveryCreateSerializer,
     DeliveryEnvelopeSerializer,

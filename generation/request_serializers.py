@@ -9,9 +9,9 @@ from django import forms
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from deliveries.compose_serializers import ComposeRequestSerializer
 from deliveries.serializers import (
     PROMPT_MAX_LENGTH,
-    ComposeRequestSerializer,
     GenerationParamsSerializer,
     ObjectSerializer,
 )
