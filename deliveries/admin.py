@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from rest_framework.exceptions import ValidationError
 
 from adapters.admin import DeferringChangeList
 from deliveries.events import result_images
@@ -177,8 +178,18 @@ class DeliveryJobAdmin(admin.ModelAdmin):
             except ApiProblem as exc:
                 failed.append(f"{str(job.pk)[:8]}: {exc.detail}")
                 continue
+            except ValidationError as exc:  # the pinned backend is unknown or disabled now
+                failed.append(f"{str(job.pk)[:8]}: {_first_message(exc.detail)}")
+                continue
             created.append(str(rerun.pk)[:8])
         if created:
             self.message_user(request, f"Queued {len(created)} new job(s): {', '.join(created)}.", messages.SUCCESS)
         if failed:
             self.message_user(request, "Could not re-run: " + "; ".join(failed), messages.ERROR)
+
+
+def _first_message(detail: Any) -> str:
+    """The first text of a DRF validation error (``{"backend": ["..."]}`` → ``"..."``)."""
+    while isinstance(detail, dict | list) and detail:
+        detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
+    return str(detail)

@@ -19,16 +19,18 @@ from django.utils import timezone
 from adapters.composition import composition_order_key
 from adapters.models import Adapter
 from deliveries import events
-from deliveries.models import DeliveryJob, DeliveryJobAdapter, DeliveryKind, DeliveryMode
-from deliveries.runners import runner_for
+from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryJobAdapter, DeliveryKind, DeliveryMode
+from deliveries.runners import generation_targets, runner_for
 from deliveries.selectors import estimated_duration
-from loraforge.errors import Conflict
+from loraforge.errors import Conflict, ServiceUnavailable
 from loraforge.jobs import QUEUE_UNAVAILABLE, QueueUnavailable
 from loraforge.models.jobs import JobStatus
 
 logger = logging.getLogger("loraforge.deliveries")
 
 RUN_TASK = "deliveries.run_delivery"
+NO_BACKEND = "No enabled generation backend is configured"
+COMPOSED_PROMPT_TOO_LONG = f"Composed prompt is longer than {PROMPT_MAX_LENGTH} characters"
 OTHER_TIME_LIMIT = 3600  # SPEC 6.2.5: http/cli deliveries
 _LORA_TAG = re.compile(r"<lora:([^:>]+)(?::([^>]*))?>")
 
@@ -93,11 +95,17 @@ def delivery_job_create(
     created_via: str,
     requested_backend: str = "sdnext",
     links: Sequence[AdapterLink] | None = None,
+    backend_field: str = "backend",
 ) -> DeliveryJob:
     """Create a ``pending`` job with its adapter links (from ``links``, else parsed from the prompt) and queue
-    ``deliveries.run_delivery`` once the transaction commits. Raises ``QueueUnavailable`` (503 with ``job_id``)
-    when the broker refuses; the job is then ``failed`` with ``queue_unavailable``."""
+    ``deliveries.run_delivery`` once the transaction commits.
+
+    A generation's backend is checked first: 400 on ``backend_field`` for an unknown or disabled one, 503 when no
+    backend is enabled (no job is created). Raises ``QueueUnavailable`` (503 with ``job_id``) when the broker
+    refuses; the job is then ``failed`` with ``queue_unavailable``."""
     kind = DeliveryKind.GENERATION if mode == DeliveryMode.SDNEXT else DeliveryKind.DELIVERY
+    if kind == DeliveryKind.GENERATION:
+        _check_generation_target(requested_backend, field=backend_field)
     queued: list[bool] = []
     with transaction.atomic():
         job = DeliveryJob.objects.create(
@@ -124,6 +132,13 @@ def delivery_job_create(
     if queued == [False]:
         raise QueueUnavailable(job.pk)
     return job
+
+
+def _check_generation_target(requested_backend: str, *, field: str) -> None:
+    targets = generation_targets()
+    if targets is None:  # the generation app is not installed
+        raise ServiceUnavailable(NO_BACKEND)
+    targets.check(requested_backend, field=field)
 
 
 def _after_commit(job: DeliveryJob) -> bool:

@@ -18,7 +18,6 @@ from deliveries.compose_serializers import ComposeRequestSerializer, ComposeResp
 from deliveries.filters import DeliveryJobFilterSet
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryOrigin
 from deliveries.representation import DeliverySerializer, delivery_representation, with_links
-from deliveries.runners import generation_targets
 from deliveries.serializers import (
     DeliveryCreatedSerializer,
     DeliveryCreateSerializer,
@@ -26,29 +25,26 @@ from deliveries.serializers import (
     DeliveryTarget,
     compose_target,
 )
-from deliveries.services import AdapterLink, delivery_job_cancel, delivery_job_create, links_from_composition
-from loraforge.errors import NotFound, ServiceUnavailable
+from deliveries.services import (
+    COMPOSED_PROMPT_TOO_LONG,
+    AdapterLink,
+    delivery_job_cancel,
+    delivery_job_create,
+    links_from_composition,
+)
+from loraforge.errors import NotFound
 from loraforge.job_serializers import JobCancelResultSerializer
 from loraforge.pagination import JobPagination
 from loraforge.views import UUID_RE
 
 EMPTY_PROMPT = "Composed prompt is empty; nothing to deliver"
-PROMPT_TOO_LONG = f"Composed prompt is longer than {PROMPT_MAX_LENGTH} characters"
-NO_BACKEND = "No enabled generation backend is configured"
 DELIVERY_NOT_FOUND = "Delivery not found"
 DELIVERY_CANCELLED = "Delivery job cancelled"
 
 
-def delivery_start(
-    *, target: DeliveryTarget, prompt: str, created_via: str, links: list[AdapterLink] | None = None
+def _create(
+    target: DeliveryTarget, *, prompt: str, created_via: str, links: list[AdapterLink] | None = None
 ) -> DeliveryJob:
-    """Check the generation backend a generation asks for (400 unknown/disabled, 503 none enabled), then create
-    and enqueue the job (503 with ``job_id`` when the task queue refuses it)."""
-    if target.is_generation:
-        targets = generation_targets()
-        if targets is None:
-            raise ServiceUnavailable(NO_BACKEND)
-        targets.check(target.requested_backend, field=target.backend_field)
     return delivery_job_create(
         mode=target.mode,
         prompt=prompt,
@@ -56,6 +52,7 @@ def delivery_start(
         created_via=created_via,
         requested_backend=target.requested_backend,
         links=links,
+        backend_field=target.backend_field,
     )
 
 
@@ -63,9 +60,9 @@ def _deliver_composition(delivery: dict[str, Any], composition: Composition) -> 
     if not composition.prompt:
         raise ValidationError({"non_field_errors": [EMPTY_PROMPT]})
     if len(composition.prompt) > PROMPT_MAX_LENGTH:
-        raise ValidationError({"non_field_errors": [PROMPT_TOO_LONG]})
-    job = delivery_start(
-        target=compose_target(delivery).with_prompt(composition.prompt),
+        raise ValidationError({"non_field_errors": [COMPOSED_PROMPT_TOO_LONG]})
+    job = _create(
+        compose_target(delivery).with_prompt(composition.prompt),
         prompt=composition.prompt,
         created_via=DeliveryOrigin.COMPOSE,
         links=links_from_composition(composition.adapters),
@@ -122,7 +119,7 @@ class DeliveryJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Delivery
         serializer = DeliveryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = delivery_start(target=data["target"], prompt=data["prompt"], created_via=DeliveryOrigin.DELIVERIES)
+        job = _create(data["target"], prompt=data["prompt"], created_via=DeliveryOrigin.DELIVERIES)
         return Response({"delivery_id": str(job.pk), "status": job.status}, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: DeliveryEnvelopeSerializer})

@@ -24,9 +24,8 @@ from adapters.composition import Composition, prompt_compose
 from deliveries.events import result_images
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryKind, DeliveryMode
 from deliveries.representation import with_links
-from deliveries.services import AdapterLink, delivery_job_create, links_from_composition
+from deliveries.services import COMPOSED_PROMPT_TOO_LONG, AdapterLink, delivery_job_create, links_from_composition
 from generation.models import GenerationResult
-from generation.targets import BackendTargets
 from loraforge.media import media_path
 from loraforge.models.jobs import ACTIVE_STATUSES, JobStatus
 
@@ -35,10 +34,6 @@ BASE64_TOO_LARGE = "Images too large for base64; returned URLs"
 IMAGES_UNREADABLE = "Images could not be read; returned URLs"
 NO_ACTIVE_ADAPTERS = "No active adapters found"
 POLL_INTERVAL = 0.25
-
-
-def composed_prompt_too_long() -> str:
-    return f"Composed prompt is longer than {PROMPT_MAX_LENGTH} characters"
 
 
 @dataclass(frozen=True)
@@ -73,7 +68,6 @@ def generation_job_create(
     """A ``pending`` generation job for ``params`` (validated GenerationParams; their prompt is the job prompt),
     queued once committed. 400 for an unknown or disabled backend, 503 when none is enabled or the task queue
     is down. Without ``links`` the adapters named by ``<lora:…>`` tags of the prompt are linked."""
-    BackendTargets().check(options.backend, field="backend")
     generation_params = dict(params)
     job_params = {
         "generation_params": generation_params,
@@ -104,7 +98,7 @@ def generation_compose(*, compose_request: Mapping[str, Any]) -> Composition:
     if not composition.tokens:
         raise ValidationError({"non_field_errors": [NO_ACTIVE_ADAPTERS]})
     if len(composition.prompt) > PROMPT_MAX_LENGTH:
-        raise ValidationError({"non_field_errors": [composed_prompt_too_long()]})
+        raise ValidationError({"non_field_errors": [COMPOSED_PROMPT_TOO_LONG]})
     return composition
 
 

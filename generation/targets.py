@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rest_framework.exceptions import ValidationError
 
+from deliveries.services import NO_BACKEND
 from generation.models import GenerationBackend
 from loraforge.errors import ServiceUnavailable
 
 ANY_BACKEND = "sdnext"
-NO_BACKEND = "No enabled generation backend is configured"
 
 
 def unknown_backend(name: str) -> str:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from deliveries.models import DeliveryJob, DeliveryJobAdapter, DeliveryKind
+from deliveries.models import DeliveryJob, DeliveryKind
 from deliveries.services import RUN_TASK
 from loraforge.models.jobs import JobStatus
+from tests.factories import link_adapters
 
 ALLOWED = ["hooks.local", "api.internal:8080", "*.example.com", "127.0.0.1"]
 
@@ -96,13 +97,5 @@ def make_job(
     job = DeliveryJob.objects.create(
         kind=kind, mode=mode, prompt=prompt, status=status, created_at=created, **{**defaults, **fields}
     )
-    for position, (adapter, weight) in enumerate(links):
-        DeliveryJobAdapter.objects.create(
-            job=job,
-            adapter=adapter,
-            adapter_name=adapter.name,
-            sdnext_name=adapter.sdnext_name,
-            weight=weight,
-            position=position,
-        )
+    link_adapters(job, links)
     return job

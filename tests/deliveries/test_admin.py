@@ -15,6 +15,7 @@ from generation.models import GenerationResult
 from loraforge.models.jobs import JobStatus
 from tests.deliveries.conftest import make_job
 from tests.factories import AdapterFactory
+from tests.generation.factories import GenerationBackendFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -189,12 +190,24 @@ def test_rerun_action_creates_a_new_job_with_the_same_prompt_params_and_adapters
 
 
 def test_rerun_keeps_the_pinned_backend_of_a_generation(staff, broker):
+    GenerationBackendFactory(name="gpu-1")
     original = generation_job(requested_backend="gpu-1", params={"generation_params": {}, "backend": "gpu-1"})
 
     action(staff, "rerun_selected", [original])
 
     rerun = DeliveryJob.objects.exclude(pk=original.pk).get()
     assert (rerun.kind, rerun.requested_backend, rerun.params) == ("generation", "gpu-1", original.params)
+
+
+def test_rerun_of_a_generation_pinned_to_a_disabled_backend_is_refused(staff, broker):
+    GenerationBackendFactory(name="gpu-1", enabled=False)
+    original = generation_job(requested_backend="gpu-1", params={"generation_params": {}, "backend": "gpu-1"})
+
+    response = action(staff, "rerun_selected", [original])
+
+    assert DeliveryJob.objects.count() == 1
+    assert broker.sent == []
+    assert any("Generation backend 'gpu-1' is disabled" in text for text in messages_of(response))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -35,7 +35,8 @@ def sdnext_settings(settings, tmp_path, monkeypatch):
 def generation_job():
     """``generation_job(prompt=..., backend="sdnext", links=[(adapter, weight)], **generation_params)``: a
     pending sdnext job created directly (nothing enqueued)."""
-    from deliveries.models import DeliveryJob, DeliveryJobAdapter
+    from deliveries.models import DeliveryJob
+    from tests.factories import link_adapters
 
     def make(*, prompt="a lighthouse at dusk", backend="sdnext", links=(), **params):
         generation_params = {"prompt": prompt, "steps": 4, "width": 64, "height": 64, "seed": 1234, **params}
@@ -47,15 +48,7 @@ def generation_job():
             requested_backend=backend,
             created_via="queue",
         )
-        for position, (adapter, weight) in enumerate(links):
-            DeliveryJobAdapter.objects.create(
-                job=job,
-                adapter=adapter,
-                adapter_name=adapter.name,
-                sdnext_name=adapter.sdnext_name,
-                weight=weight,
-                position=position,
-            )
+        link_adapters(job, links)
         return job
 
     return make
