@@ -1,5 +1,6 @@
-"""Generation queue benchmark (issue 4 figures), distributed shape: Redis, one uvicorn web process, one Celery
-worker process, fake SDNext servers that answer at once.
+"""Generation queue benchmark (issue 4 figures). ``--shape distributed`` (default): Redis, one uvicorn web process,
+one Celery worker process; ``--shape embedded``: ``make run``'s single process (embedded worker, in-memory broker and
+channel layer). Fake SDNext servers answer at once.
 
 1. enqueue → txt2img received: ``POST /generation/queue-generation`` until the fake SDNext receives the
    txt2img request, one job at a time (p50/p99). Baseline in the same run: ``GET /api/health`` round trip.
@@ -70,11 +71,15 @@ def environment(args: argparse.Namespace, fake_url: str) -> dict[str, str]:
         "LORAFORGE_DATA_DIR": str(data_dir),
         "LORAFORGE_LOG_LEVEL": "warning",
         "DJANGO_SETTINGS_MODULE": "loraforge.settings",
-        "REDIS_URL": REDIS,
         "SDNEXT_URL": fake_url,
         "SDNEXT_POLL_INTERVAL": "0.2",
         "LORAFORGE_API_CACHE_ENTRIES": "0",
     }
+    if args.shape == "distributed":
+        env["REDIS_URL"] = REDIS
+    else:  # make run's shape: the worker runs inside the web process, in-memory broker and channel layer
+        env.pop("REDIS_URL", None)
+        env["LORAFORGE_EMBEDDED_WORKER"] = "auto"
     if args.db == "postgres":
         import psycopg
 
@@ -88,9 +93,10 @@ def environment(args: argparse.Namespace, fake_url: str) -> dict[str, str]:
 
 
 def prepare(env: dict[str, str]) -> str:
-    import redis
+    if "REDIS_URL" in env:
+        import redis
 
-    redis.Redis.from_url(REDIS).flushdb()
+        redis.Redis.from_url(REDIS).flushdb()
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     made = subprocess.run(
         [PYTHON, "manage.py", "create_api_key", "--name", "bench"],
@@ -278,6 +284,7 @@ async def socket_latency(ws_url: str, api: Api, clients: int, jobs: int, web_pid
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--shape", choices=["distributed", "embedded"], default="distributed")
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--throughput-jobs", type=int, default=120)
     parser.add_argument("--timed-jobs", type=int, default=40)
@@ -309,17 +316,15 @@ def main() -> None:
         env,
         logs / "web.log",
     )
-    worker = start(
-        [PYTHON, "-m", "celery", "-A", "loraforge", "worker", "-Q", "generation,default", "-P", "threads", "-c", "4"],
-        env,
-        logs / "worker.log",
-    )
+    celery = [PYTHON, "-m", "celery", "-A", "loraforge", "worker", "-Q", "generation,default"]
+    celery += ["-P", "threads", "-c", "4"]
+    workers = [start(celery, env, logs / "worker.log")] if args.shape == "distributed" else []
     slow = start(
         [PYTHON, "-m", "tests.fakes.sdnext", "--port", str(progress_port), "--steps-delay", "0.05"],
         env,
         logs / "fake.log",
     )
-    results: dict[str, Any] = {"db": args.db}
+    results: dict[str, Any] = {"db": args.db, "shape": args.shape}
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/health")
@@ -352,7 +357,7 @@ def main() -> None:
             results["websocket"].append(row)
             print(json.dumps(row), flush=True)
     finally:
-        for proc in (worker, web, slow):
+        for proc in (*workers, web, slow):
             stop(proc)
         for fake in fakes:
             fake.stop()

@@ -17,7 +17,7 @@ broker_url = "memory://localhost/" if settings.CELERY_BROKER_URL.startswith("mem
 broker_connection_retry_on_startup = True
 broker_connection_timeout = 3
 broker_transport_options: dict[str, Any] = (
-    {"polling_interval": 0.1} if broker_url.startswith("memory") else {"visibility_timeout": 7200}
+    {"polling_interval": 0.02} if broker_url.startswith("memory") else {"visibility_timeout": 7200}
 )
 task_serializer = "json"
 result_serializer = "json"
