@@ -31,8 +31,3 @@ def media_path(relative: str) -> Path | None:
     if os.path.commonpath([root, candidate]) != root or candidate == root:
         return None
     return Path(candidate)
-
-
-def media_relative(path: Path) -> str:
-    """The path relative to the media root, with forward slashes."""
-    return path.relative_to(media_root()).as_posix()

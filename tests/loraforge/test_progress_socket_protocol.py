@@ -291,3 +291,37 @@ def socket_hub() -> progress_hub.ProgressHub:
     from channels.layers import get_channel_layer
 
     return progress_hub.progress_hub(get_channel_layer)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hub_survives_a_receive_failure_and_rejoins_its_groups(monkeypatch):
+    monkeypatch.setattr(progress_hub, "RETRY_SECONDS", 0.01)
+
+    async def scenario() -> None:
+        socket = await opened(query=f"api_key={await new_key()}")
+        await socket.send_json({"type": "subscribe", "job_ids": [JOB_A]})
+        await socket.drain()
+        hub = socket_hub()
+        real_receive, real_group_add = hub.layer.receive, hub.layer.group_add
+        failures, joins = [ConnectionError("Redis restarted")], []
+
+        async def flaky_receive(channel: str) -> Any:
+            if failures:
+                raise failures.pop()
+            return await real_receive(channel)
+
+        async def counting_group_add(group: str, channel: str) -> None:
+            joins.append(group)
+            await real_group_add(group, channel)
+
+        monkeypatch.setattr(hub.layer, "receive", flaky_receive)
+        monkeypatch.setattr(hub.layer, "group_add", counting_group_add)
+        await sync_to_async(publish)(JOB_A, "progress_update", {"job_id": JOB_A, "progress": 0.1})
+        assert [frame["data"]["progress"] for frame in await socket.drain()] == [0.1]
+        await sync_to_async(publish)(JOB_A, "progress_update", {"job_id": JOB_A, "progress": 0.2})
+        assert [frame["data"]["progress"] for frame in await socket.drain()] == [0.2]
+        assert failures == []
+        assert joins == [f"lf.job.{JOB_A.replace('-', '')}"]
+        await socket.close()
+
+    run(scenario)
