@@ -6,7 +6,6 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from django.http import FileResponse, HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -39,30 +38,20 @@ from loraforge.models.jobs import JobOrigin
 from loraforge.query import query_bool, query_int
 from loraforge.renderers import JSON_CONTENT_TYPE, UTF8JSONRenderer
 from loraforge.response_cache import response_cache
-from loraforge.views import UUID_RE
+from loraforge.views import UUIDLookupMixin
 
 NO_PREVIEW = "Adapter has no preview"
 PREVIEW_CACHE_CONTROL = "private, max-age=300"
 
 
-class AdapterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
+class AdapterViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Adapter]):
     queryset = Adapter.objects.all()
     serializer_class = AdapterSerializer
     filterset_class = AdapterFilterSet
-    # Any segment routes here, so an id that is not a UUID gets "Adapter not found" (SPEC 7), not a bare 404.
-    lookup_value_regex = "[^/]+"
     not_found_detail = "Adapter not found"
 
     def get_queryset(self) -> Any:
         return adapters_for_list() if self.action == "list" else Adapter.objects.all()
-
-    def get_object(self) -> Adapter:
-        if not UUID_RE.fullmatch(self.kwargs["pk"]):
-            raise NotFound(self.not_found_detail)
-        try:
-            return get_object_or_404(Adapter, pk=self.kwargs["pk"])
-        except Exception:
-            raise NotFound(self.not_found_detail) from None
 
     def _cached(self, request: Request, key: Hashable, respond: Callable[[], Response]) -> Response | HttpResponse:
         """Serve a JSON read from the versioned response cache; any other format renders normally."""

@@ -32,10 +32,9 @@ from deliveries.services import (
     delivery_job_create,
     links_from_composition,
 )
-from loraforge.errors import NotFound
 from loraforge.job_serializers import JobCancelResultSerializer
 from loraforge.pagination import JobPagination
-from loraforge.views import UUID_RE
+from loraforge.views import UUIDLookupMixin
 
 EMPTY_PROMPT = "Composed prompt is empty; nothing to deliver"
 DELIVERY_NOT_FOUND = "Delivery not found"
@@ -91,24 +90,16 @@ class ComposeView(APIView):
         return Response(ComposeResponseSerializer({**asdict(composition), "delivery": delivery}).data)
 
 
-class DeliveryJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[DeliveryJob]):
+class DeliveryJobViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericViewSet[DeliveryJob]):
     """Delivery jobs (every delivery and generation), newest first, with their raw status."""
 
     serializer_class = DeliverySerializer
     filterset_class = DeliveryJobFilterSet
     pagination_class = JobPagination
-    # Any segment routes here, so an id that is not a UUID gets "Delivery not found" (SPEC 7), not a bare 404.
-    lookup_value_regex = "[^/]+"
+    not_found_detail = DELIVERY_NOT_FOUND
 
     def get_queryset(self) -> Any:
         return with_links(DeliveryJob.objects.order_by("-created_at", "-id"))
-
-    def get_object(self) -> DeliveryJob:
-        pk = self.kwargs["pk"]
-        job = self.get_queryset().filter(pk=pk).first() if UUID_RE.fullmatch(pk) else None
-        if job is None:
-            raise NotFound(DELIVERY_NOT_FOUND)
-        return job
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

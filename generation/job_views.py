@@ -43,7 +43,7 @@ from generation.result_serializers import (
 )
 from loraforge.errors import NotFound
 from loraforge.query import query_int
-from loraforge.views import UUID_RE
+from loraforge.views import UUID_RE, UUIDLookupMixin
 
 JOB_NOT_FOUND = "Job not found"
 GENERATION_CANCELLED = "Generation job cancelled"
@@ -175,20 +175,19 @@ class GenerationProgressView(APIView):
         return Response(job_services.generation_result_payload(generation_job(pk)))
 
 
-class GenerationJobViewSet(viewsets.GenericViewSet[DeliveryJob]):
+class GenerationJobViewSet(UUIDLookupMixin, viewsets.GenericViewSet[DeliveryJob]):
     queryset = job_services.generation_jobs()
     serializer_class = ActiveGenerationJobSerializer
     pagination_class = None
     filter_backends = ()
-    # Any segment routes here, so an id that is not a UUID gets "Job not found" (SPEC 7), not a bare 404.
-    lookup_value_regex = "[^/]+"
+    not_found_detail = JOB_NOT_FOUND
 
-    def get_object(self) -> DeliveryJob:
-        return generation_job(self.kwargs["pk"])
+    def fetch_object(self, pk: str) -> DeliveryJob | None:
+        return job_services.generation_job_by_id(pk)
 
     @extend_schema(responses={200: GenerationJobEnvelopeSerializer})
     def retrieve(self, request: Request, pk: str) -> Response:
-        job = job_services.generation_job_detail(pk) if UUID_RE.fullmatch(pk) else None
+        job = job_services.generation_job_detail(self.lookup_id())
         if job is None:
             raise NotFound(JOB_NOT_FOUND)
         results = ResultReadSerializer(job.results.all(), many=True).data

@@ -52,13 +52,6 @@ def results_total() -> int:
     return generation_results().count()
 
 
-def result_by_id(pk: str | uuid.UUID) -> GenerationResult:
-    result = results_for_list().filter(pk=pk).first()
-    if result is None:
-        raise NotFound(RESULT_NOT_FOUND)
-    return result
-
-
 def results_stats(queryset: QuerySet[GenerationResult]) -> dict[str, Any]:
     """Counts and the average rating of a (filtered) set, in one aggregate query."""
     stats = queryset.order_by().aggregate(

@@ -27,9 +27,8 @@ from generation.result_serializers import (
     ResultIdsSerializer,
     ResultReadSerializer,
 )
-from loraforge.errors import NotFound
 from loraforge.media_views import FILE_RENDERERS, file_response, streaming_response
-from loraforge.views import UUID_RE
+from loraforge.views import UUIDLookupMixin
 
 NO_FORMAT = OpenApiParameter("format", exclude=True)
 
@@ -40,22 +39,15 @@ def _metadata(result: GenerationResult) -> dict[str, Any]:
     return {**ResultReadSerializer(result).data, "params": params}
 
 
-class GenerationResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[GenerationResult]):
+class GenerationResultViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericViewSet[GenerationResult]):
     queryset = GenerationResult.objects.none()  # see get_queryset
     serializer_class = ResultReadSerializer
     filterset_class = GenerationResultFilterSet
     pagination_class = ResultPagination
-    # Any segment routes here, so an id that is not a UUID gets "Result not found" (SPEC 7), not a bare 404.
-    lookup_value_regex = "[^/]+"
+    not_found_detail = services.RESULT_NOT_FOUND
 
     def get_queryset(self) -> QuerySet[GenerationResult]:
         return services.results_for_list()
-
-    def get_object(self) -> GenerationResult:
-        pk = self.kwargs["pk"]
-        if not UUID_RE.fullmatch(pk):
-            raise NotFound(services.RESULT_NOT_FOUND)
-        return services.result_by_id(pk)
 
     def count_all(self) -> int:
         """``total`` of the list envelope (the pagination asks for it)."""

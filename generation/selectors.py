@@ -12,10 +12,6 @@ def backends_for_list() -> QuerySet[GenerationBackend]:
     return GenerationBackend.objects.order_by("name", "id")
 
 
-def backend_by_id(pk: str) -> GenerationBackend | None:
-    return GenerationBackend.objects.filter(pk=pk).first()
-
-
 def any_backend_enabled(backends: list[GenerationBackend]) -> bool:
     """The compatibility key ``sdnext`` of the list: at least one enabled backend exists."""
     return any(backend.enabled for backend in backends)

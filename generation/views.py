@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from generation import services
 from generation.models import GenerationBackend
-from generation.selectors import any_backend_enabled, backend_by_id, backends_for_list
+from generation.selectors import any_backend_enabled, backends_for_list
 from generation.serializers import (
     GenerationBackendCreateSerializer,
     GenerationBackendEnvelopeSerializer,
@@ -18,26 +18,17 @@ from generation.serializers import (
     GenerationBackendSerializer,
     GenerationBackendUpdateSerializer,
 )
-from loraforge.errors import NotFound
-from loraforge.views import UUID_RE
+from loraforge.views import UUIDLookupMixin
 
 BACKEND_NOT_FOUND = "Backend not found"
 
 
-class GenerationBackendViewSet(viewsets.GenericViewSet[GenerationBackend]):
+class GenerationBackendViewSet(UUIDLookupMixin, viewsets.GenericViewSet[GenerationBackend]):
     queryset = GenerationBackend.objects.all()
     serializer_class = GenerationBackendSerializer
     pagination_class = None
     filter_backends = ()
-    # Any segment routes here, so an id that is not a UUID gets "Backend not found" (SPEC 7), not a bare 404.
-    lookup_value_regex = "[^/]+"
-
-    def get_object(self) -> GenerationBackend:
-        pk = self.kwargs["pk"]
-        backend = backend_by_id(pk) if UUID_RE.fullmatch(pk) else None
-        if backend is None:
-            raise NotFound(BACKEND_NOT_FOUND)
-        return backend
+    not_found_detail = BACKEND_NOT_FOUND
 
     def _backend_response(self, backend: GenerationBackend, code: int = status.HTTP_200_OK) -> Response:
         return Response({"backend": GenerationBackendSerializer(backend).data}, status=code)

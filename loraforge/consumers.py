@@ -49,9 +49,6 @@ def _origin_allowed(scope: dict[str, Any]) -> bool:
 
 def authenticate_scope(scope: dict[str, Any]) -> bool:
     """API key (header or ``?api_key=``) or the session cookie of a staff user with a trusted Origin."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
-
     from loraforge.api_keys import api_key_authenticate
 
     if not settings.LORAFORGE_AUTH:
@@ -65,12 +62,21 @@ def authenticate_scope(scope: dict[str, Any]) -> bool:
     session_key = _session_key(scope)
     if not session_key or not _origin_allowed(scope):
         return False
-    session = SessionStore(session_key=session_key)
-    user_id = session.get("_auth_user_id")
-    if user_id is None:
-        return False
-    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
-    return user is not None
+    user = _session_user(session_key)
+    return bool(user.is_active and user.is_staff)
+
+
+def _session_user(session_key: str) -> Any:
+    """The session's user exactly as HTTP sees it: Django's ``get_user`` checks the session's auth hash
+    (a password change or logout ends it), the backend and that the user may still log in."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    return get_user(request)
 
 
 def _layer() -> Any:

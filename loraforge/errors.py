@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import DatabaseError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -232,6 +233,7 @@ def wants_problem(path: str) -> bool:
     return path.startswith(PROBLEM_PREFIXES) or path in ("/api", "/v1")
 
 
+@csrf_exempt  # an unknown path is 404 for every method, never a CSRF page (SPEC 4.1, 4.4)
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_problem(request.path):
         return problem_response(request, status.HTTP_404_NOT_FOUND, "Not found")

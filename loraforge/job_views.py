@@ -8,7 +8,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from loraforge.errors import NotFound
 from loraforge.job_filters import BackgroundJobFilterSet
 from loraforge.job_serializers import (
     BackgroundJobEnvelopeSerializer,
@@ -18,25 +17,17 @@ from loraforge.job_serializers import (
 from loraforge.jobs import JOB_CANCELLED, job_cancel
 from loraforge.models import BackgroundJob
 from loraforge.pagination import JobPagination
-from loraforge.views import UUID_RE
+from loraforge.views import UUIDLookupMixin
 
 JOB_NOT_FOUND = "Job not found"
 
 
-class BackgroundJobViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[BackgroundJob]):
+class BackgroundJobViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericViewSet[BackgroundJob]):
     queryset = BackgroundJob.objects.order_by("-created_at", "-id")
     serializer_class = BackgroundJobSerializer
     filterset_class = BackgroundJobFilterSet
     pagination_class = JobPagination
-    # Any segment routes here, so an id that is not a UUID gets "Job not found" (SPEC 7), not a bare 404.
-    lookup_value_regex = "[^/]+"
-
-    def get_object(self) -> BackgroundJob:
-        pk = self.kwargs["pk"]
-        job = BackgroundJob.objects.filter(pk=pk).first() if UUID_RE.fullmatch(pk) else None
-        if job is None:
-            raise NotFound(JOB_NOT_FOUND)
-        return job
+    not_found_detail = JOB_NOT_FOUND
 
     @extend_schema(responses={200: BackgroundJobEnvelopeSerializer})
     def retrieve(self, request: Request, pk: str) -> Response:

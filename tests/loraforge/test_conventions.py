@@ -14,6 +14,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
+from rest_framework.test import APIClient
 
 from loraforge.errors import PayloadTooLarge
 from loraforge.parsers import StrictJSONParser
@@ -167,15 +168,28 @@ def test_drf_not_authenticated_reads_authentication_required():
         "/api/",
     ],
 )
-@pytest.mark.parametrize("method", ["get", "post", "delete"])
-def test_unknown_api_path_is_a_problem_404(api, path, method):
-    body = problem(getattr(api, method)(path), 404)
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+@pytest.mark.parametrize("with_key", [True, False], ids=["key", "no-key"])
+def test_unknown_api_path_is_a_problem_404_for_every_method(api_key, path, method, with_key):
+    # A client that enforces CSRF like a real server does: an unknown path must never answer a CSRF page.
+    client = APIClient(enforce_csrf_checks=True)
+    if with_key:
+        client.credentials(HTTP_X_API_KEY=api_key)
+    body = problem(getattr(client, method)(path), 404)
     assert body["type"] == "urn:loraforge:problem:not-found"
     assert body["instance"] == path
 
 
 def test_unknown_path_is_404_even_without_credentials(anon):
     assert problem(anon.get("/api/v1/nothing-here"), 404)["detail"] == "Not found"
+
+
+@pytest.mark.parametrize("path", ["/api/health", "/health"])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_writes_to_health_are_a_problem_405_not_a_csrf_page(path, method):
+    response = getattr(APIClient(enforce_csrf_checks=True), method)(path)
+    assert problem(response, 405)["type"] == "urn:loraforge:problem:method-not-allowed"
+    assert response["Allow"] == "GET, HEAD"
 
 
 @pytest.mark.parametrize(
@@ -494,3 +508,23 @@ def test_crash_outside_drf_is_a_500_problem_too(monkeypatch):
     assert body["instance"] == "/api/health"
     assert REFERENCE.match(body["detail"])
     assert b"Traceback" not in response.content
+
+
+def _documented_paths() -> list[str]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    sample_id = "3f2b6c1e-8d4a-4f0b-9c2e-5a7d1e9b0c11"
+    return sorted(path.replace("{id}", sample_id) for path in schema["paths"])
+
+
+@pytest.mark.django_db
+def test_options_answers_on_every_documented_path(api):
+    """DRF's OPTIONS metadata asks each action for its object; a list action without an id must not 500."""
+    paths = _documented_paths()
+    assert "/api/v1/generation/results/bulk-favorite" in paths
+    for path in paths:
+        response = api.options(path)
+        assert response.status_code in (200, 404), (path, response.status_code, response.content[:200])
+        if response.status_code == 404:
+            assert response["Content-Type"] == "application/problem+json", path

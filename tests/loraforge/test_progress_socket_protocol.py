@@ -130,6 +130,71 @@ def test_a_staff_session_needs_a_trusted_origin():
     run(scenario)
 
 
+def _logged_in_client(**user_fields: Any) -> tuple[Any, Client, bytes]:
+    fields = {"is_staff": True, **user_fields}
+    user = get_user_model().objects.create_user(f"user-{uuid.uuid4().hex[:8]}", password="pw-123456", **fields)
+    client = Client()
+    client.force_login(user)
+    return user, client, f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def _change_password(user: Any, client: Client) -> None:
+    user.set_password("another-pw-654321")
+    user.save()
+
+
+def _log_out(user: Any, client: Client) -> None:
+    client.logout()
+
+
+def _deactivate(user: Any, client: Client) -> None:
+    user.is_active = False
+    user.save()
+
+
+def _demote(user: Any, client: Client) -> None:
+    user.is_staff = False
+    user.save()
+
+
+def _http_status(cookie: bytes) -> int:
+    """What HTTP answers the same cookie on an API endpoint."""
+    name, _, value = cookie.decode().partition("=")
+    client = Client()
+    client.cookies[name] = value
+    return client.get("/api/v1/jobs").status_code
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", [_change_password, _log_out, _deactivate, _demote])
+def test_the_socket_refuses_a_session_that_http_refuses(change):
+    """The socket admits exactly what HTTP admits: Django's session auth hash, the backend and the user's
+    state decide, not a bare read of the session store."""
+    origin = (b"origin", b"http://localhost:8000")
+
+    async def scenario() -> None:
+        user, client, cookie = await sync_to_async(_logged_in_client)()
+        assert await sync_to_async(_http_status)(cookie) == 200
+        await (await opened(headers=[(b"cookie", cookie), origin])).close()
+        await sync_to_async(change)(user, client)
+        # The socket first: HTTP flushes a session whose auth hash no longer matches.
+        assert (await Socket(headers=[(b"cookie", cookie), origin]).handshake())["code"] == 4401
+        assert await sync_to_async(_http_status)(cookie) in (401, 403)
+
+    run(scenario)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_non_staff_session_is_refused_like_http():
+    async def scenario() -> None:
+        _user, _client, cookie = await sync_to_async(_logged_in_client)(is_staff=False)
+        assert await sync_to_async(_http_status)(cookie) == 403
+        origin = (b"origin", b"http://localhost:8000")
+        assert (await Socket(headers=[(b"cookie", cookie), origin]).handshake())["code"] == 4401
+
+    run(scenario)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_auth_off_opens_the_socket(settings):
     settings.LORAFORGE_AUTH = False
