@@ -1,12 +1,13 @@
 # LoRAForge: `make run` serves the embedded shape; `make test` runs lint and the whole suite.
 PYTHON ?= python3
 VENV := .venv
+RUNTIME_VENV := .venv-runtime
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint format migrate worker beat bench e2e-deps clean
+.PHONY: run test lint format migrate worker beat bench e2e-deps fuzz runtime-check clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +49,22 @@ format: $(VENV)/.dev
 test: lint e2e-deps
 	LORAFORGE_TEST_DB=sqlite $(PY) -m pytest
 	if [ "$$LORAFORGE_TEST_POSTGRES" = "1" ]; then LORAFORGE_TEST_DB=postgres $(PY) -m pytest; fi
+	if [ "$$LORAFORGE_TEST_REDIS" = "1" ]; then $(MAKE) runtime-check; fi
+
+# A venv from requirements.txt alone (rebuilt from scratch when it changes) runs the distributed shape: web,
+# worker and beat on Redis (PostgreSQL when LORAFORGE_TEST_POSTGRES=1), so no runtime dependency can hide
+# behind the dev tools.
+$(RUNTIME_VENV)/.runtime: requirements.txt
+	rm -rf $(RUNTIME_VENV)
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+runtime-check: $(VENV)/.dev $(RUNTIME_VENV)/.runtime
+	LORAFORGE_TEST_SERVER_PYTHON=$(RUNTIME_VENV)/bin/python LORAFORGE_TEST_REDIS=1 \
+	LORAFORGE_TEST_DB=$$([ "$$LORAFORGE_TEST_POSTGRES" = "1" ] && echo postgres || echo sqlite) \
+	$(PY) -m pytest tests/loraforge/test_distributed_shape.py
 
 bench: $(VENV)/.dev
 	$(PY) bench/adapters_api.py
@@ -60,4 +77,4 @@ e2e-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) .mypy_cache .ruff_cache

@@ -34,16 +34,18 @@ task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 # Periodic tasks are added to ``beat_schedule`` by name (JSON arguments only). The plain Scheduler keeps
 # its state in memory: nothing is pickled to a ``celerybeat-schedule`` shelve file.
+# Recovery sweeps every 60 s, sooner when jobs go stale sooner (LORAFORGE_JOB_STALE_SECONDS below 60).
+RECOVERY_PERIOD = float(min(60, settings.LORAFORGE_JOB_STALE_SECONDS))
 beat_schedule: dict[str, dict[str, Any]] = {
     "recover-background-jobs": {
         "task": "loraforge.recover_background_jobs",
-        "schedule": 60.0,
-        "options": {"queue": "default", "expires": 55},
+        "schedule": RECOVERY_PERIOD,
+        "options": {"queue": "default", "expires": RECOVERY_PERIOD * 0.9},
     },
     "recover-delivery-jobs": {
         "task": "deliveries.recover_stale_jobs",
-        "schedule": 60.0,
-        "options": {"queue": "default", "expires": 55},
+        "schedule": RECOVERY_PERIOD,
+        "options": {"queue": "default", "expires": RECOVERY_PERIOD * 0.9},
     },
 }
 beat_scheduler = "celery.beat:Scheduler"
