@@ -25,7 +25,7 @@ from adapters.models import (
     Adapter,
     BaseFamily,
 )
-from adapters.scanner.paths import PathRejected, resolve_model_path
+from adapters.scanner.paths import PATH_INVALID_CHARACTERS, PathRejected, resolve_model_path
 from adapters.tags import normalize_tag
 from loraforge.fields import (
     BoundedJSONObjectField,
@@ -223,7 +223,9 @@ class AdapterWriteSerializer(StrictSerializer):
 
 class AdapterCreateSerializer(AdapterWriteSerializer):
     name = StrictCharField(min_length=1, max_length=255)
-    file_path = StrictCharField(max_length=1024, trim_whitespace=False)
+    file_path = StrictCharField(
+        max_length=1024, trim_whitespace=False, error_messages={"null_characters": PATH_INVALID_CHARACTERS}
+    )
     canonical_version_name = _optional_text(100)
     author_username = _optional_text(150)
     published_at = serializers.DateTimeField(required=False, allow_null=True)

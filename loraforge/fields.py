@@ -37,13 +37,15 @@ class StrictFloatField(serializers.FloatField):
 
 
 class StrictCharField(serializers.CharField):
-    default_error_messages = {"invalid": "Not a valid string."}
+    """Strings only; a NUL character (which PostgreSQL cannot store) is a clear 400 on the field."""
+
+    default_error_messages = {"invalid": "Not a valid string.", "null_characters": "Null characters are not allowed."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         if "\x00" in data:
-            self.fail("invalid")
+            self.fail("null_characters")
         return super().to_internal_value(data)
 
 
@@ -53,6 +55,7 @@ class BoundedJSONObjectField(serializers.JSONField):
     default_error_messages = {
         "not_an_object": "Must be a JSON object.",
         "too_large": "Must be at most {limit} KiB when serialised.",
+        "null_characters": "Null characters are not allowed.",
     }
 
     def __init__(self, *, max_kib: int = 64, **kwargs: Any) -> None:
@@ -62,8 +65,11 @@ class BoundedJSONObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, dict):
             self.fail("not_an_object")
-        if len(json.dumps(data, separators=(",", ":"))) > self.max_kib * 1024:
+        serialised = json.dumps(data, separators=(",", ":"))
+        if len(serialised) > self.max_kib * 1024:
             self.fail("too_large", limit=self.max_kib)
+        if "\\u0000" in serialised:  # PostgreSQL's jsonb cannot hold NUL
+            self.fail("null_characters")
         return data
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 
 MODEL_EXTENSIONS = (".safetensors", ".pt", ".ckpt")
+PATH_INVALID_CHARACTERS = "file_path contains invalid characters"
 
 
 class PathRejected(ValueError):
@@ -50,7 +51,7 @@ def model_format(path: str | Path) -> str | None:
 def resolve_model_path(value: str) -> Path:
     """Validate an API ``file_path``: containment first, so no existence oracle outside the roots."""
     if has_invalid_characters(value):
-        raise PathRejected("file_path contains invalid characters")
+        raise PathRejected(PATH_INVALID_CHARACTERS)
     candidates = [Path(value)] if os.path.isabs(value) else [root / value for root in lora_roots()]
     inside = [Path(os.path.normpath(candidate)) for candidate in candidates if root_of(candidate) is not None]
     if not inside:

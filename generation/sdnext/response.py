@@ -52,11 +52,9 @@ def _json_size(value: object) -> int:
     return len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
 
 
-def info_summary(info: dict[str, Any]) -> dict[str, Any] | None:
+def info_summary(info: dict[str, Any]) -> dict[str, Any]:
     """The job's ``generation_info``: info without the per-image lists, largest values dropped until it fits
-    in 256 KiB; None when SDNext sent none."""
-    if not info:
-        return None
+    in 256 KiB; ``{}`` when SDNext sent none (SPEC 6.3.4)."""
     kept = {key: value for key, value in info.items() if key not in DROPPED_INFO_KEYS}
     while kept and _json_size(kept) > INFO_LIMIT:
         largest = max(kept, key=lambda key: _json_size(kept[key]))

@@ -101,6 +101,8 @@ def test_large_file_is_left_pending_for_the_hashing_task(
         ("{root}/missing.safetensors", "file_path does not exist or is not readable"),
         ("{root}/notes.txt", "file_path must end with .safetensors, .pt or .ckpt"),
         ("{root}/bad\x01name.safetensors", "file_path contains invalid characters"),
+        ("{root}/bad\x00name.safetensors", "file_path contains invalid characters"),
+        ("/etc/passwd\x00.safetensors", "file_path contains invalid characters"),
     ],
 )
 def test_create_rejects_bad_file_paths(api, lora_dir: Path, file_path: str, message: str):
@@ -111,6 +113,22 @@ def test_create_rejects_bad_file_paths(api, lora_dir: Path, file_path: str, mess
     assert response["Content-Type"] == "application/problem+json"
     assert body["errors"]["file_path"] == [message]
     assert body["type"] == "urn:loraforge:problem:validation-error"
+    assert not Adapter.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "bad\x00name"), ("description", "x\x00"), ("tags", ["ok", "b\x00d"]), ("extra", {"k": "v\x00"})],
+)
+def test_nul_in_a_text_field_is_a_clear_400_on_that_field(api, lora_dir: Path, field: str, value: object):
+    path = write_safetensors(lora_dir / "a.safetensors")
+    body = {"name": "X", "file_path": str(path), field: value}
+    response = post(api, URL, body)
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    key = next(iter(errors))
+    assert key.split(".")[0] == field
+    assert errors[key] == ["Null characters are not allowed."]
     assert not Adapter.objects.exists()
 
 

@@ -396,6 +396,13 @@ def test_bad_images_fault_returns_undecodable_base64(fake: FakeSDNext) -> None:
         base64.b64decode(images[0], validate=True)
 
 
+def test_empty_info_fault_returns_images_with_an_empty_info_string(fake: FakeSDNext) -> None:
+    fake.set_fault("empty_info")
+    body = post(fake, SMALL).json()
+    assert body["info"] == ""
+    assert base64.b64decode(body["images"][0], validate=True)[:3] == b"\xff\xd8\xff"
+
+
 # auth, routing, other endpoints
 
 

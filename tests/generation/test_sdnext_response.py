@@ -73,7 +73,7 @@ def test_empty_or_unparsable_info_is_a_warning(value):
     parsed = parse_txt2img(body([jpeg()], value), requested_seed=7)
     assert parsed.failure is None
     assert parsed.warnings == ["SDNext returned no generation info"]
-    assert parsed.generation_info is None
+    assert parsed.generation_info == {}
     assert parsed.images[0].seed == 7
     assert parsed.images[0].infotext == ""
 

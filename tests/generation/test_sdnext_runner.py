@@ -200,6 +200,19 @@ def test_sdnext_faults_fail_the_job(fake, backend, generation_job, run_job, faul
     assert events[-1]["data"]["error_message"] == error
 
 
+def test_an_empty_info_string_is_stored_as_an_empty_object(fake, backend, generation_job, run_job, api):
+    """SPEC 6.3.4: ``info: ""`` → ``{}`` plus a warning, in the job detail, the progress and generation_complete."""
+    fake.set_fault("empty_info")
+    recorder = EventRecorder()
+    job = run_job(generation_job())
+    assert job.status == "succeeded"
+    assert (job.result["generation_info"], job.result["warnings"]) == ({}, ["SDNext returned no generation info"])
+    assert api.get(f"/api/v1/generation/progress/{job.pk}").json()["generation_info"] == {}
+    assert api.get(f"/api/v1/deliveries/{job.pk}").json()["delivery"]["result"]["generation_info"] == {}
+    complete = job_events(recorder, job)[-1]
+    assert (complete["type"], complete["data"]["generation_info"]) == ("generation_complete", {})
+
+
 def test_bad_images_are_reported_per_image(fake, backend, generation_job, run_job):
     fake.set_fault("bad_images")
     job = run_job(generation_job(batch_size=2))

@@ -29,6 +29,7 @@ FAULTS = frozenset(
         "refused",
         "invalid_json",
         "bad_images",
+        "empty_info",
     }
 )
 DEFAULT_SAMPLERS = ["UniPC", "DDIM", "Euler", "Euler a", "DPM++ 2M", "DPM++ 2M SDE", "DPM++ SDE", "Heun", "LCM", "DEIS"]
@@ -275,6 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(429, protocol.envelope(429, detail), started)
         if fault == "bad_images" and status == 200:
             body["images"] = ["@@not*base64@@" for _ in body["images"]] or ["@@not*base64@@"]
+        if fault == "empty_info" and status == 200:
+            body["info"] = ""
         return self._send(status, body, started)
 
     def _send(self, status: int, body: Any, started: float, headers: dict[str, str] | None = None) -> None:
