@@ -66,6 +66,13 @@ runtime-check: $(VENV)/.dev $(RUNTIME_VENV)/.runtime
 	LORAFORGE_TEST_DB=$$([ "$$LORAFORGE_TEST_POSTGRES" = "1" ] && echo postgres || echo sqlite) \
 	$(PY) -m pytest tests/loraforge/test_distributed_shape.py
 
+# The fuzzer for longer than CI runs it (docs/RELIABILITY.md): FUZZ_EXAMPLES per operation, any FUZZ_SEED.
+FUZZ_EXAMPLES ?= 300
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: $(VENV)/.dev
+	LORAFORGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LORAFORGE_FUZZ_SEED=$(FUZZ_SEED) LORAFORGE_FUZZ_MAX_SECONDS=3600 \
+	LORAFORGE_TEST_DB=sqlite $(PY) -m pytest -s --timeout 3600 tests/loraforge/test_schema_fuzz.py
+
 bench: $(VENV)/.dev
 	$(PY) bench/adapters_api.py
 

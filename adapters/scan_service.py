@@ -18,7 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 
 from adapters.scanner import engine
-from adapters.scanner.paths import has_invalid_characters, lora_roots, root_of
+from adapters.scanner.paths import has_invalid_characters, lora_roots, path_exists, root_of
 from adapters.scanner.types import ScanCancelled, ScanOptions, ScanProgress, ScanReport
 from loraforge.errors import Conflict
 from loraforge.jobs import (
@@ -106,7 +106,7 @@ def scan_path_resolve(value: str, *, base: Path | None = None) -> Path | None:
     else:
         candidates = [base / value] if base is not None else [root / value for root in lora_roots()]
     inside = [Path(os.path.normpath(candidate)) for candidate in candidates if root_of(candidate) is not None]
-    existing = [candidate for candidate in inside if candidate.exists()]
+    existing = [candidate for candidate in inside if path_exists(candidate)]
     chosen = existing or inside
     return chosen[0] if chosen else None
 

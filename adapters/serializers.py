@@ -34,6 +34,7 @@ from loraforge.fields import (
     StrictFloatField,
     StrictIntegerField,
     StrictSerializer,
+    StrictUUIDField,
 )
 
 SDNEXT_NAME_ERROR = "sdnext_name must not contain ':', '<', '>', line breaks or start with '/'"
@@ -293,9 +294,7 @@ class BulkActionSerializer(StrictSerializer):
         choices=["activate", "deactivate", "delete"],
         error_messages={"invalid_choice": "action must be one of: activate, deactivate, delete"},
     )
-    lora_ids = serializers.ListField(
-        child=serializers.UUIDField(error_messages={"invalid": "Must be a valid UUID."}), max_length=1000
-    )
+    lora_ids = serializers.ListField(child=StrictUUIDField(), max_length=1000)
     exclude = StrictBooleanField(required=False, default=True)
 
 

@@ -38,6 +38,7 @@ from loraforge.models.jobs import JobOrigin
 from loraforge.query import query_bool, query_int
 from loraforge.renderers import JSON_CONTENT_TYPE, UTF8JSONRenderer
 from loraforge.response_cache import response_cache
+from loraforge.schema import CONFLICT
 from loraforge.views import UUIDLookupMixin
 
 NO_PREVIEW = "Adapter has no preview"
@@ -113,7 +114,8 @@ class AdapterViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericVie
         adapter = self.get_object()
         ordinal: Any = services.UNSET
         if active:
-            query = {"ordinal": query_int(request, "ordinal")} if "ordinal" in request.query_params else {}
+            ordinal_query = query_int(request, "ordinal")
+            query = {} if ordinal_query is None else {"ordinal": ordinal_query}
             serializer = ActivateSerializer(data={**query, **dict(request.data)})
             serializer.is_valid(raise_exception=True)
             ordinal = serializer.validated_data.get("ordinal", services.UNSET)
@@ -159,7 +161,7 @@ class AdapterViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericVie
 
         return self._cached(request, ("tags",), respond)
 
-    @extend_schema(request=ScanRequestSerializer, responses={202: ScanAcceptedSerializer})
+    @extend_schema(request=ScanRequestSerializer, responses={202: ScanAcceptedSerializer, 409: CONFLICT})
     @action(detail=False, methods=["post"])
     def scan(self, request: Request) -> Response:
         serializer = ScanRequestSerializer(data=request.data)

@@ -9,8 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from adapters.models import WEIGHT_MAX, WEIGHT_MIN
-from deliveries.serializers import ComposeDeliverySerializer, StrictUUIDField
-from loraforge.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictSerializer
+from deliveries.serializers import ComposeDeliverySerializer
+from loraforge.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictSerializer, StrictUUIDField
 
 PREFIX_MAX_LENGTH = 5_000
 ADAPTER_IDS_LIMIT = 200

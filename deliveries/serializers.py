@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -69,17 +68,6 @@ class ObjectSerializer(StrictSerializer):
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, Mapping):
             raise serializers.ValidationError(["Must be a JSON object."])
-        return super().to_internal_value(data)
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID given as a JSON string (DRF would also take integers)."""
-
-    default_error_messages = {"invalid": "Must be a valid UUID."}
-
-    def to_internal_value(self, data: Any) -> uuid.UUID:
-        if not isinstance(data, str):
-            self.fail("invalid")
         return super().to_internal_value(data)
 
 

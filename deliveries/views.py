@@ -34,6 +34,7 @@ from deliveries.services import (
 )
 from loraforge.job_serializers import JobCancelResultSerializer
 from loraforge.pagination import JobPagination
+from loraforge.schema import CONFLICT
 from loraforge.views import UUIDLookupMixin
 
 EMPTY_PROMPT = "Composed prompt is empty; nothing to deliver"
@@ -117,7 +118,7 @@ class DeliveryJobViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.Generi
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response({"delivery": delivery_representation(self.get_object())})
 
-    @extend_schema(request=None, responses={200: JobCancelResultSerializer})
+    @extend_schema(request=None, responses={200: JobCancelResultSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         job = delivery_job_cancel(job=self.get_object())

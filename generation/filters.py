@@ -6,14 +6,13 @@ import uuid
 from typing import Any
 
 import django_filters
-from django import forms
 from django.db.models import Exists, F, OuterRef, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from deliveries.models import DeliveryJobAdapter
 from generation.models import GenerationResult
-from loraforge.filters import BoolFilter, DateTimeBoundFilter, choice_error
+from loraforge.filters import BoolFilter, DateTimeBoundFilter, IntegerFilter, choice_error
 from loraforge.pagination import MAX_PER_PAGE, EnvelopePagination, page_rows
 from loraforge.query import query_int
 
@@ -26,12 +25,6 @@ SORTS: dict[str, tuple[Any, ...]] = {
 SORT_NAMES = tuple(SORTS)
 LIMIT_ERROR = f"limit must be between 1 and {MAX_PER_PAGE}"
 OFFSET_ERROR = "offset must be at least 0"
-
-
-class IntegerFilter(django_filters.Filter):
-    """A base-10 integer (django-filter's ``NumberFilter`` would take decimals)."""
-
-    field_class = forms.IntegerField
 
 
 class GenerationResultFilterSet(django_filters.FilterSet):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.auth import HTTPBasicAuth
 
 from loraforge import __version__
 
@@ -29,9 +30,14 @@ class HealthResult:
     version_info: dict[str, Any] | None = field(default=None)
 
 
+def basic_auth(username: str | None, password: str | None) -> HTTPBasicAuth | None:
+    """HTTP Basic credentials as UTF-8 (RFC 7617); requests would encode str as Latin-1 and fail on the rest."""
+    return HTTPBasicAuth(username.encode("utf-8"), (password or "").encode("utf-8")) if username else None
+
+
 def probe(url: str, *, username: str | None = None, password: str | None = None) -> HealthResult:
     """One live check of the server at ``url`` (a normalised backend URL, no trailing slash)."""
-    auth = (username, password or "") if username else None
+    auth = basic_auth(username, password)
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     try:
         response = requests.get(

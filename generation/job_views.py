@@ -43,6 +43,7 @@ from generation.result_serializers import (
 )
 from loraforge.errors import NotFound
 from loraforge.query import query_int
+from loraforge.schema import CONFLICT
 from loraforge.views import UUID_RE, UUIDLookupMixin
 
 JOB_NOT_FOUND = "Job not found"
@@ -207,7 +208,7 @@ class GenerationJobViewSet(UUIDLookupMixin, viewsets.GenericViewSet[DeliveryJob]
         jobs = job_services.generation_jobs_active(limit=limit)
         return Response(ActiveGenerationJobSerializer(jobs, many=True).data)
 
-    @extend_schema(request=None, responses={200: GenerationCancelResultSerializer})
+    @extend_schema(request=None, responses={200: GenerationCancelResultSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         job = delivery_job_cancel(job=self.get_object(), label=lambda current: current.normalised_status)

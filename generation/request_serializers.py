@@ -55,7 +55,7 @@ class GenerationQuerySerializer(serializers.Serializer[Any]):
     return_format = _choice("return_format", RETURN_FORMATS, "url")
 
     def to_internal_value(self, data: Any) -> Any:
-        values = {name: data[name] for name in QUERY_PARAMETERS if name in data}
+        values = {name: data[name] for name in QUERY_PARAMETERS if data.get(name) not in (None, "")}
         if "mode" not in values and "default_mode" in self.context:
             values["mode"] = self.context["default_mode"]
         return super().to_internal_value(values)

@@ -11,9 +11,8 @@ from rest_framework import serializers
 
 from deliveries.models import DeliveryJob
 from deliveries.representation import DeliveryAdapterSerializer, DeliverySerializer, link_representation
-from deliveries.serializers import StrictUUIDField
 from generation.models import GenerationResult
-from loraforge.fields import StrictBooleanField, StrictSerializer
+from loraforge.fields import StrictBooleanField, StrictSerializer, StrictUUIDField
 from loraforge.media import media_url
 
 RATING_ERROR = "rating must be an integer between 0 and 5"

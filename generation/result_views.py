@@ -28,6 +28,7 @@ from generation.result_serializers import (
     ResultReadSerializer,
 )
 from loraforge.media_views import FILE_RENDERERS, file_response, streaming_response
+from loraforge.schema import NOT_FOUND
 from loraforge.views import UUIDLookupMixin
 
 NO_FORMAT = OpenApiParameter("format", exclude=True)
@@ -119,7 +120,7 @@ class GenerationResultViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.G
 
     @extend_schema(
         request=ExportRequestSerializer,
-        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: NOT_FOUND},
         parameters=[NO_FORMAT],
     )
     @action(

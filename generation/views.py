@@ -18,6 +18,7 @@ from generation.serializers import (
     GenerationBackendSerializer,
     GenerationBackendUpdateSerializer,
 )
+from loraforge.schema import CONFLICT
 from loraforge.views import UUIDLookupMixin
 
 BACKEND_NOT_FOUND = "Backend not found"
@@ -62,7 +63,7 @@ class GenerationBackendViewSet(UUIDLookupMixin, viewsets.GenericViewSet[Generati
         backend = services.backend_update(backend=backend, changes=serializer.validated_data)
         return self._backend_response(backend)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 409: CONFLICT})
     def destroy(self, request: Request, pk: str) -> Response:
         services.backend_delete(backend=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

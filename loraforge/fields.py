@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any
 
 from rest_framework import serializers
@@ -46,6 +47,17 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         if "\x00" in data:
             self.fail("null_characters")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string (DRF would also take integers and booleans: ``false`` as the zero UUID)."""
+
+    default_error_messages = {"invalid": "Must be a valid UUID."}
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid")
         return super().to_internal_value(data)
 
 

@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.drainage import set_override
 
 from loraforge.env import FALSE_VALUES, TRUE_VALUES
 
@@ -27,6 +28,28 @@ class StrictBooleanFormField(forms.Field):
 
 class BoolFilter(django_filters.Filter):
     field_class = StrictBooleanFormField
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # Django's IntegerField, which the schema documents for such filters
+
+
+class BoundedIntegerFormField(forms.IntegerField):
+    """A base-10 integer within the compared column's range (Django's ``IntegerField`` unless narrower)."""
+
+    def __init__(self, *args: Any, min_value: int = INT32_MIN, max_value: int = INT32_MAX, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)
+
+
+class IntegerFilter(django_filters.Filter):
+    """An integer query parameter (django-filter's ``NumberFilter`` would take decimals and any magnitude),
+    documented with exactly the bounds it enforces."""
+
+    field_class = BoundedIntegerFormField
+
+    def __init__(self, *args: Any, min_value: int = INT32_MIN, max_value: int = INT32_MAX, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=min_value, max_value=max_value, **kwargs)
+        set_override(self, "field", {"type": "integer", "minimum": min_value, "maximum": max_value})
 
 
 class DateTimeBoundFormField(forms.Field):

@@ -17,6 +17,7 @@ from loraforge.job_serializers import (
 from loraforge.jobs import JOB_CANCELLED, job_cancel
 from loraforge.models import BackgroundJob
 from loraforge.pagination import JobPagination
+from loraforge.schema import CONFLICT
 from loraforge.views import UUIDLookupMixin
 
 JOB_NOT_FOUND = "Job not found"
@@ -33,7 +34,7 @@ class BackgroundJobViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.Gene
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response({"job": BackgroundJobSerializer(self.get_object()).data})
 
-    @extend_schema(request=None, responses={200: JobCancelResultSerializer})
+    @extend_schema(request=None, responses={200: JobCancelResultSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         job = job_cancel(job=self.get_object())

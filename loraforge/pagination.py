@@ -13,6 +13,9 @@ from rest_framework.response import Response
 from loraforge.query import query_int
 
 MAX_PER_PAGE = 200
+PER_PAGE_DESCRIPTION = (
+    f"Rows per page; below 1 counts as 1, above {MAX_PER_PAGE} is clamped to {MAX_PER_PAGE} (not an error)."
+)
 DEFERRED_JOIN_OFFSET = 500  # below it one query is cheaper than two
 
 
@@ -30,10 +33,12 @@ class EnvelopePagination(BasePagination):
         self.total = 0
 
     def parse(self, request: Request) -> None:
-        page = query_int(request, "page", 1)
-        per_page = query_int(request, "per_page")
+        # Clamped, never out of range (SPEC 4.5): a page past the last is an empty page.
+        page = query_int(request, "page", 1, bounded=False)
+        alias = query_int(request, "page_size", bounded=False)  # validated even when per_page wins
+        per_page = query_int(request, "per_page", bounded=False)
         if per_page is None:
-            per_page = query_int(request, "page_size", self.default_per_page)
+            per_page = self.default_per_page if alias is None else alias
         self.page = max(page, 1)
         self.per_page = min(max(per_page, 1), MAX_PER_PAGE)
 
@@ -84,14 +89,27 @@ class EnvelopePagination(BasePagination):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [
-            {"name": "page", "required": False, "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {
+                "name": "page",
+                "required": False,
+                "in": "query",
+                "schema": {"type": "integer"},
+                "description": "Page number; below 1 counts as 1.",
+            },
             {
                 "name": "per_page",
                 "required": False,
                 "in": "query",
-                "schema": {"type": "integer", "maximum": MAX_PER_PAGE},
+                "schema": {"type": "integer"},
+                "description": PER_PAGE_DESCRIPTION,
             },
-            {"name": "page_size", "required": False, "in": "query", "schema": {"type": "integer"}},
+            {
+                "name": "page_size",
+                "required": False,
+                "in": "query",
+                "schema": {"type": "integer"},
+                "description": "Alias of `per_page`.",
+            },
         ]
 
 

@@ -40,6 +40,14 @@ def has_invalid_characters(value: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in value)
 
 
+def path_exists(path: Path, *, regular_file: bool = False) -> bool:
+    """``exists()``/``is_file()`` that answers False for a name the system cannot even look up (too long)."""
+    try:
+        return path.is_file() if regular_file else path.exists()
+    except OSError:
+        return False
+
+
 def model_format(path: str | Path) -> str | None:
     lowered = str(path).lower()
     for extension in MODEL_EXTENSIONS:
@@ -59,7 +67,7 @@ def resolve_model_path(value: str) -> Path:
     if model_format(value) is None:
         raise PathRejected("file_path must end with .safetensors, .pt or .ckpt")
     for candidate in inside:
-        if candidate.is_file() and os.access(candidate, os.R_OK):
+        if path_exists(candidate, regular_file=True) and os.access(candidate, os.R_OK):
             return candidate
     raise PathRejected("file_path does not exist or is not readable")
 

@@ -12,7 +12,7 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import ReadTimeoutError
 
-from generation.health import USER_AGENT, connection_reason
+from generation.health import USER_AGENT, basic_auth, connection_reason
 from generation.models import GenerationBackend
 
 logger = logging.getLogger("loraforge.generation")
@@ -81,8 +81,7 @@ class SDNextClient:
         self.read_timeout = read_timeout
         self.session = requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
-        if username:
-            self.session.auth = (username, password or "")
+        self.session.auth = basic_auth(username, password)
 
     @classmethod
     def for_backend(cls, backend: GenerationBackend) -> SDNextClient:

@@ -103,6 +103,7 @@ def test_large_file_is_left_pending_for_the_hashing_task(
         ("{root}/bad\x01name.safetensors", "file_path contains invalid characters"),
         ("{root}/bad\x00name.safetensors", "file_path contains invalid characters"),
         ("/etc/passwd\x00.safetensors", "file_path contains invalid characters"),
+        ("{root}/" + "a" * 300 + ".safetensors", "file_path does not exist or is not readable"),  # ENAMETOOLONG
     ],
 )
 def test_create_rejects_bad_file_paths(api, lora_dir: Path, file_path: str, message: str):
@@ -430,6 +431,8 @@ def test_bulk_empty_list(api):
     [
         ({"action": "explode", "lora_ids": []}, "action", "action must be one of: activate, deactivate, delete"),
         ({"action": "activate", "lora_ids": [str(uuid.uuid4())] * 3 + ["nope"]}, "lora_ids.3", "Must be a valid UUID."),
+        ({"action": "activate", "lora_ids": [False]}, "lora_ids.0", "Must be a valid UUID."),
+        ({"action": "activate", "lora_ids": [0]}, "lora_ids.0", "Must be a valid UUID."),
     ],
 )
 def test_bulk_errors(api, body, key, message):

@@ -120,7 +120,13 @@ def test_huge_page_number_is_an_empty_page_not_an_error(api):
 
 @pytest.mark.parametrize(
     ("query", "key"),
-    [("page=abc", "page"), ("page=1.5", "page"), ("per_page=ten", "per_page"), ("page_size=2.0", "page_size")],
+    [
+        ("page=abc", "page"),
+        ("page=1.5", "page"),
+        ("per_page=ten", "per_page"),
+        ("page_size=2.0", "page_size"),
+        ("per_page=10&page_size=x", "page_size"),  # validated even when per_page wins
+    ],
 )
 def test_non_integer_paging_is_400_keyed_by_the_parameter(api, query, key):
     body = error(api, query)

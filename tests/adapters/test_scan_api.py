@@ -109,6 +109,14 @@ def test_paths_outside_the_lora_folders_are_400_by_index(api, lora_dir, tmp_path
 
 
 @pytest.mark.django_db
+def test_a_path_the_system_cannot_look_up_is_accepted_like_a_missing_one(api, lora_dir):
+    """A name component over 255 bytes (ENAMETOOLONG) is a path that does not exist, never a 500."""
+    response = post(api, URL, {"paths": ["0" * 4000]})
+    assert response.status_code == 202, response.content
+    assert BackgroundJob.objects.get().params["paths"] == [str(lora_dir / ("0" * 4000))]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "key"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -105,6 +106,15 @@ def test_nothing_listening_is_connection_refused(db):
 def test_credentials_are_sent_as_http_basic(secured_sdnext):
     backend = GenerationBackendFactory(url=secured_sdnext.url, username="forge", password="letmein")
     assert backend_check(backend=backend).healthy is True
+
+
+def test_non_latin_credentials_are_sent_as_utf8(fake_sdnext):
+    backend = GenerationBackendFactory(url=fake_sdnext.url, username="f\U0010d3c4rge", password="pässwörd✓")
+    assert backend_check(backend=backend).healthy is True
+    [request] = [request for request in fake_sdnext.requests if request.path == VERSION_PATH]
+    scheme, _, token = {k.lower(): v for k, v in request.headers.items()}["authorization"].partition(" ")
+    assert scheme == "Basic"
+    assert base64.b64decode(token).decode("utf-8") == "f\U0010d3c4rge:pässwörd✓"
 
 
 @pytest.mark.parametrize(("username", "password"), [(None, None), ("forge", "wrong"), ("forge", None)])

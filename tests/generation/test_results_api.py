@@ -215,6 +215,9 @@ def test_limit_replaces_per_page(api):
         ("min_rating=x", "min_rating"),
         ("is_favorite=maybe", "is_favorite"),
         ("width=5.5", "width"),
+        ("width=-9223372036854775809", "width"),
+        ("width=2147483648", "width"),
+        ("offset=9223372036854775808", "offset"),
         ("height=tall", "height"),
         ("start_date=yesterday", "start_date"),
         ("end_date=2025-13-01", "end_date"),
@@ -224,6 +227,14 @@ def test_limit_replaces_per_page(api):
 )
 def test_invalid_query_values_are_400_on_their_key(api, query, key):
     assert field_error(api.get(f"{URL}?{query}"), key)
+
+
+@pytest.mark.parametrize(
+    "query", ["width=", "sort=", "is_favorite=", "start_date=", "limit=", "offset=", "page=", "per_page=", "job_id="]
+)
+def test_an_empty_query_value_means_not_given(api, query):
+    make_result()
+    assert api.get(f"{URL}?{query}").json()["items"] == api.get(URL).json()["items"]
 
 
 def test_unknown_sort_names_the_choices(api):
