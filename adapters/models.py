@@ -121,7 +121,7 @@ class Adapter(models.Model):
 
     weight = models.FloatField(default=1.0)
     preferred_weight = models.FloatField(null=True, blank=True)
-    active = models.BooleanField(default=False, db_index=True)
+    active = models.BooleanField(default=False)  # indexed by adapter_active_ordinal and adapter_active_partial
     ordinal = models.IntegerField(null=True, blank=True)
     archetype = models.CharField(max_length=64, null=True, blank=True)
     archetype_confidence = models.FloatField(null=True, blank=True)
@@ -150,8 +150,9 @@ class Adapter(models.Model):
     usage_count = models.IntegerField(default=0)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_ingested_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Indexed by the sort indexes below, which lead with them.
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = [Lower("name"), "id"]
@@ -176,7 +177,13 @@ class Adapter(models.Model):
             models.Index(models.F("created_at").asc(), Lower("name"), "id", name="adapter_created_asc_sort"),
             models.Index(models.F("updated_at").desc(), Lower("name"), "id", name="adapter_updated_sort"),
             models.Index(models.F("usage_count").desc(), Lower("name"), "id", name="adapter_usage_sort"),
-            models.Index(fields=["has_duplicates"], name="adapter_has_duplicates"),
+            # Partial: Django compiles ``has_duplicates=True`` to a bare ``WHERE "has_duplicates"``, which a plain
+            # index on the column cannot serve (SQLite scanned the whole table on every create).
+            models.Index(
+                fields=["has_duplicates"],
+                condition=models.Q(has_duplicates=True),
+                name="adapter_has_duplicates_partial",
+            ),
         ]
 
     def __str__(self) -> str:

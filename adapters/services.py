@@ -117,7 +117,8 @@ def adapter_update(*, adapter: Adapter, changes: Mapping[str, Any]) -> Adapter:
         if field_name in CURATABLE_FIELDS and field_name not in locked:
             locked.append(field_name)
     adapter.locked_fields = [field for field in CURATABLE_FIELDS if field in locked]
-    _save_checked(adapter)
+    # Only what the PATCH set: a scan or hashing task that wrote the row since it was read keeps its values.
+    _save_checked(adapter, update_fields=[*(name for name in changes if name != "locked_fields"), "locked_fields"])
     return adapter
 
 

@@ -36,8 +36,8 @@ from adapters.serializers import (
 from loraforge.errors import NotFound
 from loraforge.models.jobs import JobOrigin
 from loraforge.query import query_bool, query_int
-from loraforge.renderers import JSON_CONTENT_TYPE, UTF8JSONRenderer
-from loraforge.response_cache import response_cache
+from loraforge.renderers import UTF8JSONRenderer
+from loraforge.response_cache import cached_json
 from loraforge.schema import CONFLICT
 from loraforge.views import UUIDLookupMixin
 
@@ -56,15 +56,7 @@ class AdapterViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     def _cached(self, request: Request, key: Hashable, respond: Callable[[], Response]) -> Response | HttpResponse:
         """Serve a JSON read from the versioned response cache; any other format renders normally."""
-        version = catalogue_version()
-        if version is None or request.accepted_renderer.format != "json":
-            return respond()
-
-        def render() -> bytes:
-            return bytes(UTF8JSONRenderer().render(respond().data))
-
-        body = response_cache("adapters").get_or_render((version, key), render)
-        return HttpResponse(body, content_type=JSON_CONTENT_TYPE)
+        return cached_json(request, cache="adapters", version=catalogue_version(), key=key, respond=respond)
 
     def count_all(self) -> int | None:
         """``total`` of the list envelope, from the trigger-kept row count (EnvelopePagination asks for it)."""

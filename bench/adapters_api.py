@@ -89,15 +89,22 @@ def seed(env: dict[str, str], count: int, active: int) -> tuple[str, list[str], 
     return key, ids, active_ids
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+QUIET = ("--log-level", "warning", "--no-access-log")
+MAKE_RUN = ("--no-server-header", "--timeout-graceful-shutdown", "10")  # exactly what `make run` passes
+
+
+def start_server(
+    env: dict[str, str], port: int, *, flags: tuple[str, ...] = QUIET, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     """One web process. Several are started on several ports, as behind a load balancer: uvicorn's own
     ``--workers`` mode accepts connections without TCP_NODELAY (its listening socket has proto 0), which
-    adds a 40 ms delayed-ACK stall to every small response."""
+    adds a 40 ms delayed-ACK stall to every small response. ``flags`` are uvicorn's; ``log`` takes its output."""
     command = [
         sys.executable, "-m", "uvicorn", "loraforge.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-        "--lifespan", "on", "--log-level", "warning", "--no-access-log",
+        "--lifespan", "on", *flags,
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    output = log.open("wb") if log is not None else None
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=output, stderr=output)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

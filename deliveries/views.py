@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -14,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adapters.composition import Composition, prompt_compose
+from adapters.selectors import catalogue_version
 from deliveries.compose_serializers import ComposeRequestSerializer, ComposeResponseSerializer
 from deliveries.filters import DeliveryJobFilterSet
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryOrigin
@@ -34,6 +37,7 @@ from deliveries.services import (
 )
 from loraforge.job_serializers import JobCancelResultSerializer
 from loraforge.pagination import JobPagination
+from loraforge.response_cache import cached_json
 from loraforge.schema import CONFLICT
 from loraforge.views import UUIDLookupMixin
 
@@ -76,8 +80,18 @@ class ComposeView(APIView):
         responses={200: ComposeResponseSerializer},
         summary="Compose a prompt from adapters and optionally deliver it",
     )
-    def post(self, request: Request) -> Response:
-        serializer = ComposeRequestSerializer(data=request.data)
+    def post(self, request: Request) -> Response | HttpResponse:
+        body = request.data
+        if isinstance(body, dict) and body.get("delivery") is None:
+            # A pure function of the body and the catalogue: answered from the versioned cache like adapter reads.
+            key = json.dumps(body, sort_keys=True, separators=(",", ":"))
+            return cached_json(
+                request, cache="compose", version=catalogue_version(), key=key, respond=lambda: self.compose(body)
+            )
+        return self.compose(body)
+
+    def compose(self, body: Any) -> Response:
+        serializer = ComposeRequestSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         composition = prompt_compose(

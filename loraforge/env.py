@@ -209,8 +209,11 @@ def database(name: str, default_sqlite: Path, environ: Environ | None = None) ->
 
 def sqlite_database(file_path: Path) -> dict[str, Any]:
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        # Django's SQLite backend, with the writers of a process queued in the process (loraforge/sqlite).
+        "ENGINE": "loraforge.sqlite",
         "NAME": str(file_path),
+        # Kept by the long-lived HTTP and worker threads: opening one (and its PRAGMAs) per request cost ~1 ms.
+        "CONN_MAX_AGE": 600,
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
             "timeout": 5,

@@ -13,6 +13,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 from django.conf import settings
+from django.http import HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from loraforge.renderers import JSON_CONTENT_TYPE, UTF8JSONRenderer
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -58,6 +63,21 @@ def response_cache(name: str) -> ResponseCache:
         if name not in _caches:
             _caches[name] = ResponseCache(int(settings.LORAFORGE_API_CACHE_ENTRIES))
         return _caches[name]
+
+
+def cached_json(
+    request: Request, *, cache: str, version: Hashable | None, key: Hashable, respond: Callable[[], Response]
+) -> Response | HttpResponse:
+    """A 200 JSON answer from the named cache under ``(version, key)``, rendered by ``respond()`` on a miss.
+    Without a version (its row is missing) or for another format (the browsable API) it always renders."""
+    if version is None or request.accepted_renderer.format != "json":
+        return respond()
+
+    def render() -> bytes:
+        return bytes(UTF8JSONRenderer().render(respond().data))
+
+    body = response_cache(cache).get_or_render((version, key), render)
+    return HttpResponse(body, content_type=JSON_CONTENT_TYPE)
 
 
 def clear_all() -> None:

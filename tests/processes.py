@@ -214,7 +214,7 @@ def child_env(**overrides: str | None) -> dict[str, str]:
 
 def database_url(settings_dict: Mapping[str, Any]) -> str:
     """A ``DATABASE_URL`` for the database a test connection uses (the test database during tests)."""
-    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+    if "sqlite" in settings_dict["ENGINE"]:
         return f"sqlite:///{Path(settings_dict['NAME']).resolve().as_posix().lstrip('/')}"
     user = quote(settings_dict.get("USER") or "", safe="")
     password = quote(settings_dict.get("PASSWORD") or "", safe="")

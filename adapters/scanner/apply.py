@@ -17,7 +17,15 @@ from typing import Any
 from adapters.models import Adapter, HashStatus
 from adapters.scanner.cache import ReadRow, clear_exclusions, known_hashes, store_read, touch
 from adapters.scanner.identity import AdapterRef, Decision, Index, NameRegistry, decide
-from adapters.scanner.ingest import FileTask, file_exists, file_facts, import_fields, scan_item, snapshot
+from adapters.scanner.ingest import (
+    FileTask,
+    changed_fields,
+    file_exists,
+    file_facts,
+    import_fields,
+    scan_item,
+    snapshot,
+)
 from adapters.scanner.paths import sdnext_name_for
 from adapters.scanner.reading import FileRead
 from adapters.scanner.types import ScanItem
@@ -233,7 +241,10 @@ class Ingest:
     def _save(self, adapter: Adapter, before: dict[str, Any] | None) -> None:
         adapter.last_ingested_at = self.state.now
         if not self.dry_run:
-            adapter.save()
+            if before is None:
+                adapter.save()
+            else:
+                adapter.save(update_fields=[*changed_fields(before, adapter), "last_ingested_at"])
         self.state.names.record(adapter, (before["name"], before["version"]) if before else None)
         self.imported_ids.append(str(adapter.pk))
 

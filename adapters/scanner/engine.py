@@ -133,7 +133,9 @@ def remember_registered_file(*, adapter: Adapter) -> None:
     )
     store_read(row, timezone.now(), excluded=False)
     clear_exclusions(path=str(path), sha256=adapter.sha256)
-    listing = Adapter.objects.filter(has_duplicates=True).exclude(pk=adapter.pk).values_list("id", "duplicate_paths")
+    # Unordered: the model's ordering (lower(name), id) made SQLite walk that index over the whole table.
+    copies_elsewhere = Adapter.objects.order_by().filter(has_duplicates=True).exclude(pk=adapter.pk)
+    listing = copies_elsewhere.values_list("id", "duplicate_paths")
     for other_id in [other_id for other_id, copies in listing if str(path) in (copies or [])]:
         other = Adapter.objects.get(pk=other_id)
         other.duplicate_paths = [copy for copy in other.duplicate_paths if copy != str(path)]

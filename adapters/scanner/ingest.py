@@ -140,6 +140,13 @@ def snapshot(adapter: Adapter) -> dict[str, Any]:
     }
 
 
+def changed_fields(before: dict[str, Any], adapter: Adapter) -> list[str]:
+    """The fields a scan changed since ``snapshot``: it saves only those, so a curator's edit that lands between
+    the scan's read of the row and its write is never overwritten with the value it read."""
+    after = snapshot(adapter)
+    return [name for name, value in before.items() if after[name] != value]
+
+
 def scan_item(path: str, status: str, adapter_id: Any = None, warnings: Iterable[str] = ()) -> ScanItem:
     detail = "; ".join(dict.fromkeys(warning for warning in warnings if warning)) or None
     return ScanItem(path=path, status=status, adapter_id=str(adapter_id) if adapter_id else None, detail=detail)

@@ -46,3 +46,21 @@ def test_the_active_set_is_read_through_an_index():
     sql = str(query)  # no parameters: Django writes the filter as WHERE "active"
     plan = _postgres_plan(sql) if connection.vendor == "postgresql" else _sqlite_plan(sql)
     assert "adapter_active_partial" in plan
+
+
+def test_registering_a_file_finds_other_copies_through_an_index(lora_dir):
+    """``remember_registered_file`` runs on every create: its look-up of other copies must not scan the table
+    (the model's ordering and a plain index on the boolean made SQLite do just that; issue 9)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from adapters.scanner.engine import remember_registered_file
+    from tests.factories import AdapterFactory
+    from tests.lora_files import write_safetensors
+
+    adapter = AdapterFactory(file_path=str(write_safetensors(lora_dir / "copy.safetensors")))
+    with CaptureQueriesContext(connection) as ctx:
+        remember_registered_file(adapter=adapter)
+    [sql] = [query["sql"] for query in ctx.captured_queries if '"duplicate_paths"' in query["sql"]]
+    assert "ORDER BY" not in sql
+    plan = _postgres_plan(sql) if connection.vendor == "postgresql" else _sqlite_plan(sql)
+    assert "adapter_has_duplicates_partial" in plan

@@ -570,3 +570,30 @@ def test_queue_unavailable_fails_the_job_and_answers_503(api, one_active, broker
     assert body["detail"] == "Task queue unavailable"
     job = DeliveryJob.objects.get(pk=body["job_id"])
     assert (job.status, job.error, job.error_code) == ("failed", "Task queue unavailable", "queue_unavailable")
+
+
+@pytest.mark.django_db
+def test_a_cached_composition_follows_every_change_to_the_catalogue(api):
+    """Compose without a delivery is answered from the versioned response cache: a repeated body is a hit,
+    and any adapter write (activate, edit, delete) makes the next answer fresh."""
+    from loraforge.response_cache import response_cache
+
+    first = AdapterFactory(active=True, ordinal=1, sdnext_name="first_style", weight=0.5)
+    body = {"prefix": "masterpiece", "suffix": "soft light"}
+    assert "<lora:first_style:0.5>" in post(api, body).json()["prompt"]
+    assert post(api, body).json() == post(api, body).json()
+    assert response_cache("compose").hits >= 2
+
+    second = AdapterFactory(active=True, ordinal=2, sdnext_name="second_style", weight=0.7)
+    assert "<lora:second_style:0.7>" in post(api, body).json()["prompt"]
+    api.patch(f"/api/v1/adapters/{first.pk}", data=json.dumps({"weight": 0.9}), content_type="application/json")
+    assert "<lora:first_style:0.9>" in post(api, body).json()["prompt"]
+    api.delete(f"/api/v1/adapters/{second.pk}")
+    assert "second_style" not in post(api, body).json()["prompt"]
+
+
+@pytest.mark.django_db
+def test_an_invalid_body_is_never_cached(api):
+    body = {"prefix": 5}
+    assert post(api, body).status_code == 400
+    assert post(api, body).status_code == 400

@@ -330,7 +330,7 @@ def test_database_postgres_defaults_host_and_port(tmp_path: Path):
 
 def test_database_sqlite_url(tmp_path: Path):
     config = env.database("DATABASE_URL", tmp_path / "db.sqlite3", {"DATABASE_URL": "sqlite:///srv/forge/db.sqlite3"})
-    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["ENGINE"] == "loraforge.sqlite"
     assert config["NAME"] == "/srv/forge/db.sqlite3"
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert config["OPTIONS"]["timeout"] == 5
@@ -340,7 +340,7 @@ def test_database_sqlite_url(tmp_path: Path):
 
 def test_database_default_is_sqlite_in_the_data_dir(tmp_path: Path):
     config = env.database("DATABASE_URL", tmp_path / "db.sqlite3", {})
-    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["ENGINE"] == "loraforge.sqlite"
     assert config["NAME"] == str(tmp_path / "db.sqlite3")
 
 

@@ -119,3 +119,34 @@ def test_adapter_hash_completes_a_pending_adapter_and_matches_civitai_by_hash(lo
 
 def test_adapter_hash_of_an_unknown_adapter(db):
     assert adapter_hash(adapter_id="7c9e6679-7425-40de-944b-e07fc1f90ae7") is None
+
+
+def test_a_rescan_never_overwrites_an_edit_made_while_it_ran(scanned, monkeypatch):
+    """The scan saves only the fields it changed: a curator's edit between its read and its write survives."""
+    from adapters.scanner import apply
+
+    original = apply.import_fields
+
+    def edit_meanwhile(adapter, *args, **kwargs):
+        Adapter.objects.filter(pk=adapter.pk).update(notes="edited meanwhile", tags=["curated"])
+        return original(adapter, *args, **kwargs)
+
+    path, adapter = scanned
+    write_safetensors(path, metadata_of(ss_output_name="a"), seed=5)  # new content: the scan writes the row
+    monkeypatch.setattr(apply, "import_fields", edit_meanwhile)
+    refreshed, item = adapter_rescan(adapter=adapter)
+    assert (item.status, refreshed.sha256) == ("changed", sha_of(path))
+    assert (refreshed.notes, refreshed.tags) == ("edited meanwhile", ["curated"])
+
+
+def test_a_patch_never_overwrites_a_hash_written_since_it_read_the_row(scanned):
+    """The PATCH saves only what it set: hashing that finished after the row was read keeps its result."""
+    from adapters.services import adapter_update
+
+    _path, adapter = scanned
+    stale = Adapter.objects.get(pk=adapter.pk)
+    Adapter.objects.filter(pk=adapter.pk).update(sha256="f" * 64, hash_status=HashStatus.DONE)
+    adapter_update(adapter=stale, changes={"notes": "curator's note"})
+    fresh = Adapter.objects.get(pk=adapter.pk)
+    assert (fresh.notes, fresh.sha256, fresh.hash_status) == ("curator's note", "f" * 64, HashStatus.DONE)
+    assert "notes" in fresh.locked_fields
