@@ -74,7 +74,7 @@ fuzz: $(VENV)/.dev
 	LORAFORGE_TEST_DB=sqlite $(PY) -m pytest -s --timeout 3600 tests/loraforge/test_schema_fuzz.py
 
 bench: $(VENV)/.dev
-	$(PY) bench/adapters_api.py
+	$(PY) -m bench.adapters_api
 
 # Debian's Chromium for the browser tests in tests/e2e (installed only when missing).
 e2e-deps:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from adapters.models import CURATABLE_FIELDS, WEIGHT_MAX, WEIGHT_MIN, Adapter, HashStatus, ScannedFile
-from adapters.scanner.engine import adapter_rescan, register_file, remember_registered_file
+from adapters.scanner.engine import adapter_rescan, register_file, registered_file_row, remember_registered_file
 from adapters.signals import adapters_imported
 
 logger = logging.getLogger("loraforge.adapters")
@@ -66,9 +66,10 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
     adapter.locked_fields = [name for name in CURATABLE_FIELDS if name in fields]
     if _name_version_taken(adapter.name, adapter.version):
         raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
+    row = registered_file_row(adapter=adapter)
     with transaction.atomic():
         _save_checked(adapter)
-        remember_registered_file(adapter=adapter)
+        remember_registered_file(adapter=adapter, row=row)
         pending = adapter.hash_status == HashStatus.PENDING
         transaction.on_commit(lambda: _after_create(adapter.pk, hash_pending=pending))
     if warnings:

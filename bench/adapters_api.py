@@ -5,8 +5,8 @@ server (uvicorn) and measures median/p95 latency and requests/s for the list, se
 detail and compose endpoints with 1 and 8 concurrent keep-alive clients. The in-run baseline is
 ``GET /api/health`` on the same server (the cost of a request that touches no database).
 
-    .venv/bin/python bench/adapters_api.py --db sqlite --count 100000
-    .venv/bin/python bench/adapters_api.py --db postgres --count 100000
+    .venv/bin/python -m bench.adapters_api --db sqlite --count 100000
+    .venv/bin/python -m bench.adapters_api --db postgres --count 100000
 """
 
 from __future__ import annotations

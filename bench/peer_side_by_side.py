@@ -6,9 +6,9 @@ does no work) at 1 and 8 clients, then runs ``../shared/bench/peer_load.py run``
 at 1 client, 8,000 at 8), the list/search/tag/sort phases, get by id and compose at 1 and 8 clients. With
 ``--second-batch`` it creates another 10,000 adapters afterwards and reports the RSS again (it must stay flat).
 
-    .venv/bin/python bench/peer_side_by_side.py                      # page cache on (the default)
-    .venv/bin/python bench/peer_side_by_side.py --cache-entries 0    # every read uncached
-    .venv/bin/python bench/peer_side_by_side.py --db postgres --count 2000
+    .venv/bin/python -m bench.peer_side_by_side                      # page cache on (the default)
+    .venv/bin/python -m bench.peer_side_by_side --cache-entries 0    # every read uncached
+    .venv/bin/python -m bench.peer_side_by_side --db postgres --count 2000
 
 Results (JSON) land in ``bench/results/``; ``docs/PERFORMANCE.md`` records them as ratios to the baseline.
 """

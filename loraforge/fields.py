@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import uuid
@@ -107,4 +108,15 @@ class StrictSerializerMixin:
 
 
 class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
-    pass
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """The declared fields, copied for this instance.
+
+        DRF deep-copies them, which runs every field's ``__init__`` again (0.65 ms for the adapter serializers, an
+        eighth of a create). A shallow copy is enough for a field: ``bind()`` only sets attributes on the copy, and
+        its validators, messages and choices are only read. Nested serializers, whose state is per instance, are
+        still deep-copied; a list field's child is shared, read-only, like the validators.
+        """
+        return {
+            name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
+            for name, field in self._declared_fields.items()
+        }

@@ -151,7 +151,7 @@ else:
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 LORAFORGE_EMBEDDED_WORKER = env.choice("LORAFORGE_EMBEDDED_WORKER", "auto", ("auto", "on", "off"))
 LORAFORGE_EMBEDDED_CONCURRENCY = env.integer("LORAFORGE_EMBEDDED_CONCURRENCY", 4, minimum=1, maximum=64)
-LORAFORGE_HTTP_THREADS = env.integer("LORAFORGE_HTTP_THREADS", 8, minimum=1, maximum=64)
+LORAFORGE_HTTP_THREADS = env.integer("LORAFORGE_HTTP_THREADS", 4, minimum=1, maximum=64)
 
 # --- Library and limits -------------------------------------------------------------------
 LORAFORGE_SCAN_WORKERS = env.integer("LORAFORGE_SCAN_WORKERS", 4, minimum=1, maximum=32)

@@ -7,7 +7,8 @@ Public API:
 - ``adapter_rescan(adapter=, force_rehash=)`` re-reads one adapter's file and sidecars (``POST
   /adapters/{id}/rescan``);
 - ``register_file(path=)`` imports a new file into an unsaved adapter (``POST /adapters``), and
-  ``remember_registered_file(adapter=)`` records its cache row once the adapter is saved.
+  ``registered_file_row(adapter=)`` reads its cache row, ``remember_registered_file(adapter=, row=)`` records it
+  once the adapter is saved.
 
 Writes are committed in transactions of about ``BATCH_SIZE`` files, and never while the scan waits
 for a file to be hashed, so SQLite's single writer is never held for long.
@@ -113,16 +114,16 @@ def register_file(*, path: Path) -> tuple[Adapter, list[str]]:
     return adapter, warnings
 
 
-def remember_registered_file(*, adapter: Adapter) -> None:
-    """After ``register_file`` and the save: the file's cache row (adapter, sidecar fingerprint), exclusions of its
-    path and hash lifted, the path dropped from other adapters' copies. Call inside the transaction that saved it."""
+def registered_file_row(*, adapter: Adapter) -> ReadRow | None:
+    """The cache row of a file ``register_file`` read (its stat and sidecar fingerprint): taken before the write
+    transaction, so no system call runs while the database's write lock is held. None when the file vanished."""
     path = Path(adapter.file_path)
     try:
         info = os.stat(path)
     except OSError:
-        return
+        return None
     as_read = info.st_size == adapter.file_size and _mtime(info.st_mtime_ns) == adapter.file_mtime
-    row = ReadRow(
+    return ReadRow(
         path=str(path),
         size=info.st_size,
         mtime_ns=info.st_mtime_ns,
@@ -131,6 +132,14 @@ def remember_registered_file(*, adapter: Adapter) -> None:
         sidecar_fingerprint=fingerprint(find_sidecars(path)),
         adapter_id=adapter.pk,
     )
+
+
+def remember_registered_file(*, adapter: Adapter, row: ReadRow | None) -> None:
+    """After the save of a registered file: its cache row, exclusions of its path and hash lifted, the path dropped
+    from other adapters' copies. Call inside the transaction that saved it, with ``registered_file_row``'s row."""
+    if row is None:
+        return
+    path = Path(adapter.file_path)
     store_read(row, timezone.now(), excluded=False)
     clear_exclusions(path=str(path), sha256=adapter.sha256)
     # Unordered: the model's ordering (lower(name), id) made SQLite walk that index over the whole table.
