@@ -142,11 +142,12 @@ def _check_generation_target(requested_backend: str, *, field: str) -> None:
 
 
 def _after_commit(job: DeliveryJob) -> bool:
-    sent = delivery_job_enqueue(job)
-    if sent:
-        duration = estimated_duration(job) if job.is_generation else None
-        events.publish_started(job, estimated_duration=duration)
-    return sent
+    # Announced before the task is sent: a worker's first progress_update (another process, in the distributed
+    # shape) can then never reach a client ahead of generation_started. A refused send follows it with the
+    # job's terminal events.
+    duration = estimated_duration(job) if job.is_generation else None
+    events.publish_started(job, estimated_duration=duration)
+    return delivery_job_enqueue(job)
 
 
 def task_time_limit(job: DeliveryJob) -> int:

@@ -460,6 +460,29 @@ def test_queue_generation_enqueues_and_publishes_generation_started_after_commit
     assert DeliveryJob.objects.get(pk=job_id).celery_task_id == "task-1"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_generation_started_is_published_before_the_task_is_sent(api, backend, monkeypatch):
+    """A worker in another process may publish its first progress_update as soon as it has the task."""
+    from deliveries import services
+
+    recorder = EventRecorder()
+    seen_at_send: list[list[str]] = []
+    enqueue = services.delivery_job_enqueue
+
+    def recording_enqueue(job, **kwargs):
+        seen_at_send.append([event["type"] for event in recorder.events()])
+        return enqueue(job, **kwargs)
+
+    monkeypatch.setattr(services, "delivery_job_enqueue", recording_enqueue)
+    monkeypatch.setattr("loraforge.celery.app.send_task", lambda *args, **kwargs: type("R", (), {"id": "t-1"})())
+    try:
+        assert post(api, QUEUE, {"prompt": "a cat"}).status_code == 202
+    finally:
+        recorder.close()
+    assert len(seen_at_send) == 1
+    assert "generation_started" in seen_at_send[0]
+
+
 # --- end to end: a worker thread and the fake SDNext ------------------------------------------------------
 
 
