@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from django.http import HttpResponse
@@ -17,7 +16,7 @@ from rest_framework.views import APIView
 
 from adapters.composition import Composition, prompt_compose
 from adapters.selectors import catalogue_version
-from deliveries.compose_serializers import ComposeRequestSerializer, ComposeResponseSerializer
+from deliveries.compose_serializers import ComposeRequestSerializer, ComposeResponseSerializer, composition_payload
 from deliveries.filters import DeliveryJobFilterSet
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryOrigin
 from deliveries.representation import DeliverySerializer, delivery_representation, with_links
@@ -102,7 +101,7 @@ class ComposeView(APIView):
             weight_overrides=data["weight_overrides"],
         )
         delivery = None if data["delivery"] is None else _deliver_composition(data["delivery"], composition)
-        return Response(ComposeResponseSerializer({**asdict(composition), "delivery": delivery}).data)
+        return Response(composition_payload(composition, delivery))
 
 
 class DeliveryJobViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericViewSet[DeliveryJob]):

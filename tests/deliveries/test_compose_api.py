@@ -597,3 +597,26 @@ def test_an_invalid_body_is_never_cached(api):
     body = {"prefix": 5}
     assert post(api, body).status_code == 400
     assert post(api, body).status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("with_delivery", [False, True])
+def test_the_compose_payload_is_what_the_documented_serializer_renders(with_delivery):
+    """``composition_payload`` skips DRF for speed; it must render exactly what ``ComposeResponseSerializer`` (the
+    schema's) renders."""
+    from dataclasses import asdict
+
+    from adapters.composition import prompt_compose
+    from deliveries.compose_serializers import ComposeResponseSerializer, composition_payload
+
+    AdapterFactory(active=True, ordinal=1, sdnext_name="ink", weight=0.75, trained_words=["ink style"])
+    AdapterFactory(active=True, ordinal=2, sdnext_name="glow", weight=1)
+    AdapterFactory(active=True, ordinal=3, sdnext_name="bad:name")
+    composition = prompt_compose(
+        prefix="a", suffix="b", include_triggers=True, adapter_ids=None, weight_overrides={"glow": -0.5}
+    )
+    delivery = {"id": uuid.uuid4(), "kind": "delivery", "status": "pending"} if with_delivery else None
+    expected = ComposeResponseSerializer({**asdict(composition), "delivery": delivery}).data
+    payload = composition_payload(composition, delivery)
+    assert json.dumps(payload, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert composition.warnings  # the skipped name made a warning: every list is exercised
