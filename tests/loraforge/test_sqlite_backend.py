@@ -14,7 +14,8 @@ from tests.factories import AdapterFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend; the PostgreSQL pass has its own"),
+    # The backend of SQLite databases: runs in the SQLite pass of make test (CI included); PostgreSQL has no such lock.
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="loraforge.sqlite is the SQLite backend (SQLite pass)"),
 ]
 
 
