@@ -93,6 +93,9 @@ class ProgressConsumer(AsyncWebsocketConsumer):
         self.explicit: set[str] = set()
         self.all_jobs = False
         self.joined: set[str] = set()
+        # Live events that arrive while a subscription is being handled wait here, so they follow its confirmation
+        # and snapshots instead of overtaking them (None: not handling one).
+        self.held: list[tuple[str, dict[str, Any], str]] | None = None
         if not await database_sync_to_async(authenticate_scope)(self.scope):
             await self.close(code=4401)
             return
@@ -170,23 +173,32 @@ class ProgressConsumer(AsyncWebsocketConsumer):
             self.explicit.clear()
         else:
             self.explicit.difference_update(valid)
-        await self.sync_groups()
-        await self.send_event("subscription_confirmed", {"job_ids": sorted(self.explicit), "all": self.all_jobs})
-        await self.send_snapshots(snapshot_ids)
+        self.held = []
+        try:
+            # Groups first, then the snapshots: nothing published in between is lost. The snapshots are read
+            # before the confirmation, so they show the jobs that existed when the client subscribed (a job it
+            # creates after the confirmation arrives live, starting with its first event).
+            await self.sync_groups()
+            snapshots = await self.read_snapshots(snapshot_ids)
+            await self.send_event("subscription_confirmed", {"job_ids": sorted(self.explicit), "all": self.all_jobs})
+            for event in snapshots:
+                await self.send(text_data=json.dumps(event))
+            while self.held:
+                await self.forward(*self.held.pop(0))
+        finally:
+            self.held = None
 
-    async def send_snapshots(self, job_ids: list[str] | None) -> None:
+    async def read_snapshots(self, job_ids: list[str] | None) -> list[dict[str, Any]]:
         """``snapshot: true`` events for newly subscribed existing jobs, or (None) for the active jobs."""
         from loraforge.jobs import job_snapshots
 
         if job_ids == []:
-            return
+            return []
         try:
-            events = await database_sync_to_async(job_snapshots)(job_ids)
+            return list(await database_sync_to_async(job_snapshots)(job_ids))
         except Exception:
             logger.warning("Could not read job snapshots", exc_info=True)
-            return
-        for event in events:
-            await self.send(text_data=json.dumps(event))
+            return []
 
     async def sync_groups(self) -> None:
         wanted = {job_group(job_id) for job_id in self.explicit}
@@ -206,6 +218,12 @@ class ProgressConsumer(AsyncWebsocketConsumer):
 
     async def deliver(self, group: str, event: dict[str, Any], text: str) -> None:
         """From the hub. Every event goes to both groups; a socket in both takes it from the "all" group only."""
+        if self.held is not None:
+            self.held.append((group, event, text))
+        else:
+            await self.forward(group, event, text)
+
+    async def forward(self, group: str, event: dict[str, Any], text: str) -> None:
         from_all = group == ALL_JOBS_GROUP
         job_id = str(event.get("data", {}).get("job_id", ""))
         if (from_all and self.all_jobs) or (not from_all and not self.all_jobs and job_id in self.explicit):

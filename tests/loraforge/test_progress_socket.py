@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.db import connection
 
 from loraforge.api_keys import api_key_create
-from loraforge.jobs import job_event_data, job_start
+from loraforge.jobs import job_event_data, job_publish, job_start
 from loraforge.models import BackgroundJob
 from tests.lora_files import write_safetensors
 from tests.processes import ProcessSet, child_env, database_url
@@ -171,6 +172,73 @@ async def _test_live_events_follow_the_snapshot() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_live_events_follow_the_snapshot():
     async_to_sync(_test_live_events_follow_the_snapshot)()
+
+
+def hold_snapshot_reads(monkeypatch: Any) -> tuple[threading.Event, threading.Event]:
+    """Every snapshot read sets ``reading`` and waits for ``release`` (at most TIMEOUT): a slow database."""
+    import loraforge.jobs
+
+    reading, release = threading.Event(), threading.Event()
+    read_snapshots = loraforge.jobs.job_snapshots
+
+    def held_read(job_ids: Any) -> list[dict[str, Any]]:
+        reading.set()
+        release.wait(TIMEOUT)
+        return read_snapshots(job_ids)
+
+    monkeypatch.setattr(loraforge.jobs, "job_snapshots", held_read)
+    return reading, release
+
+
+async def _test_a_job_created_after_the_confirmation_arrives_live_not_as_a_snapshot(monkeypatch) -> None:
+    # A client creates a job once it has the confirmation. The snapshot read is held (a slow database) until the
+    # confirmation has come, or for good when the server waits for the read first: either way the new job must
+    # reach the client live, never as a snapshot of the subscription.
+    reading, release = hold_snapshot_reads(monkeypatch)
+    communicator = await connect(await make_key())
+    await communicator.send_json_to({"type": "subscribe", "job_ids": None})
+    assert await asyncio.to_thread(reading.wait, TIMEOUT)
+    if await communicator.receive_nothing(0.3):
+        release.set()
+    events = [await communicator.receive_json_from()]
+    assert events[0]["type"] == "subscription_confirmed"
+    job = await sync_to_async(BackgroundJob.objects.create, thread_sensitive=False)(kind="scan", status="pending")
+    await sync_to_async(job_publish, thread_sensitive=False)(job)
+    release.set()
+    events += await received(communicator)
+    assert [(event["type"], event["data"].get("snapshot")) for event in events] == [
+        ("subscription_confirmed", None),
+        ("job_progress", False),
+    ]
+    assert events[1]["data"]["job_id"] == str(job.pk)
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_created_after_the_confirmation_arrives_live_not_as_a_snapshot(monkeypatch):
+    async_to_sync(_test_a_job_created_after_the_confirmation_arrives_live_not_as_a_snapshot)(monkeypatch)
+
+
+async def _test_an_event_published_during_the_subscription_follows_its_snapshot(monkeypatch) -> None:
+    job = await make_job(status="pending")
+    reading, release = hold_snapshot_reads(monkeypatch)
+    communicator = await connect(await make_key())
+    await communicator.send_json_to({"type": "subscribe", "job_ids": [str(job.pk)]})
+    assert await asyncio.to_thread(reading.wait, TIMEOUT)
+    assert await sync_to_async(job_start, thread_sensitive=False)(job)  # published while the read is held
+    release.set()
+    events = await received(communicator)
+    assert [(event["type"], event["data"].get("status"), event["data"].get("snapshot")) for event in events] == [
+        ("subscription_confirmed", None, None),
+        ("job_progress", "running", True),
+        ("job_progress", "running", False),
+    ]
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_published_during_the_subscription_follows_its_snapshot(monkeypatch):
+    async_to_sync(_test_an_event_published_during_the_subscription_follows_its_snapshot)(monkeypatch)
 
 
 # --- a scan followed over a real server -----------------------------------------------------------
