@@ -16,6 +16,7 @@ from rest_framework.exceptions import ValidationError
 
 from adapters.models import CURATABLE_FIELDS, WEIGHT_MAX, WEIGHT_MIN, Adapter, HashStatus, ScannedFile
 from adapters.scanner.engine import adapter_rescan, register_file, registered_file_row, remember_registered_file
+from adapters.scanner.identity import name_holder
 from adapters.signals import adapters_imported
 
 logger = logging.getLogger("loraforge.adapters")
@@ -32,22 +33,23 @@ def default_weight(preferred: float | None) -> float:
 
 
 def _name_version_taken(name: str, version: str | None, exclude_id: UUID | None = None) -> bool:
-    query = Adapter.objects.filter(name=name)
-    query = query.filter(version=version) if version else query.filter(Q(version__isnull=True) | Q(version=""))
-    if exclude_id is not None:
-        query = query.exclude(pk=exclude_id)
-    return query.exists()
+    return name_holder(name, version, exclude_id=exclude_id) is not None
+
+
+def _integrity_error(adapter: Adapter) -> ValidationError:
+    """A unique-constraint race lost by a save, as the API's validation error (read after the rollback)."""
+    if Adapter.objects.filter(file_path=adapter.file_path).exclude(pk=adapter.pk).exists():
+        return ValidationError({"file_path": [FILE_TAKEN]})
+    return ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
 
 
 def _save_checked(adapter: Adapter, **kwargs: Any) -> None:
-    """Save, turning unique-constraint races into the API's validation errors."""
+    """Save in a transaction of its own, turning unique-constraint races into the API's validation errors."""
     try:
         with transaction.atomic():
             adapter.save(**kwargs)
     except IntegrityError as exc:
-        if Adapter.objects.filter(file_path=adapter.file_path).exclude(pk=adapter.pk).exists():
-            raise ValidationError({"file_path": [FILE_TAKEN]}) from exc
-        raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]}) from exc
+        raise _integrity_error(adapter) from exc
 
 
 def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
@@ -67,11 +69,14 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
     if _name_version_taken(adapter.name, adapter.version):
         raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
     row = registered_file_row(adapter=adapter)
-    with transaction.atomic():
-        _save_checked(adapter)
-        remember_registered_file(adapter=adapter, row=row)
-        pending = adapter.hash_status == HashStatus.PENDING
-        transaction.on_commit(lambda: _after_create(adapter.pk, hash_pending=pending))
+    pending = adapter.hash_status == HashStatus.PENDING
+    try:
+        with transaction.atomic():  # no savepoint around the insert: a lost race rolls the whole write back
+            adapter.save(force_insert=True)
+            remember_registered_file(adapter=adapter, row=row)
+            transaction.on_commit(lambda: _after_create(adapter.pk, hash_pending=pending))
+    except IntegrityError as exc:
+        raise _integrity_error(adapter) from exc
     if warnings:
         logger.info("Registered %s with warnings: %s", file_path, "; ".join(warnings))
     return adapter

@@ -99,7 +99,9 @@ def _regular_file_stat(path: str) -> os.stat_result | None:
 
 def register_file(*, path: Path) -> tuple[Adapter, list[str]]:
     """A new file as an unsaved adapter, like a one-file scan creating it: header, sidecars and the hash when the
-    file is at most ``LORAFORGE_SYNC_HASH_MAX_MB`` (else ``hash_status: "pending"``). Raises ``OSError``."""
+    file is at most ``LORAFORGE_SYNC_HASH_MAX_MB`` (else ``hash_status: "pending"``). Raises ``OSError``.
+    The caller names the adapter (``POST /adapters`` requires a name) and checks it, so the imported name is not
+    made unique here."""
     info = os.stat(path)
     fmt = model_format(path) or "safetensors"
     sync_limit = int(settings.LORAFORGE_SYNC_HASH_MAX_MB) * 1024 * 1024
@@ -108,7 +110,7 @@ def register_file(*, path: Path) -> tuple[Adapter, list[str]]:
     )
     facts = make_facts(WalkedFile(path, info), fmt, read.sha256, read.header)
     adapter = Adapter(file_path=str(path), sdnext_name=sdnext_name_for(path)[:200])
-    warnings = import_fields(adapter, facts, find_sidecars(path), creating=True, names=NameRegistry(preload=False))
+    warnings = import_fields(adapter, facts, find_sidecars(path), creating=True, names=None)
     adapter.hash_status = HashStatus.DONE if read.sha256 else HashStatus.PENDING
     adapter.last_ingested_at = timezone.now()
     return adapter, warnings

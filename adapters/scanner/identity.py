@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Q
-
 from adapters.models import Adapter
 
 NAME_MAX_LENGTH = 255
@@ -116,6 +114,15 @@ def decide(
     return Decision("create", None, stale)
 
 
+def name_holder(name: str, version: str | None, *, exclude_id: UUID | None = None) -> UUID | None:
+    """The adapter that holds (name, version) in the database (a missing version and "" are the same), if any.
+    Rows of the name are compared here: a name has one or a few, and an OR over the version costs more to compile
+    than to read."""
+    rows = Adapter.objects.order_by().filter(name=name).values_list("id", "version")
+    held = ((row_id, row_version or "") for row_id, row_version in rows if row_id != exclude_id)
+    return next((row_id for row_id, row_version in held if row_version == (version or "")), None)
+
+
 class NameRegistry:
     """Who holds each (name, version): preloaded once for a library scan, else asked of the database."""
 
@@ -125,9 +132,7 @@ class NameRegistry:
 
     def holder(self, name: str, version: str | None) -> UUID | None:
         if not self.preload:
-            query = Adapter.objects.filter(name=name)
-            query = query.filter(version=version) if version else query.filter(Q(version__isnull=True) | Q(version=""))
-            return query.values_list("id", flat=True).first()
+            return name_holder(name, version)
         if self.holders is None:
             rows = Adapter.objects.order_by().values_list("name", "version", "id")
             self.holders = {(name, version or ""): adapter_id for name, version, adapter_id in rows}

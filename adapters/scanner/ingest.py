@@ -88,9 +88,10 @@ def import_fields(
     found: Sequence[SidecarFile] | None,
     *,
     creating: bool,
-    names: NameRegistry,
+    names: NameRegistry | None,
 ) -> list[str]:
-    """File facts always; with ``found``, sidecars read and mapped (SPEC 6.6.7 rules). Returns the warnings."""
+    """File facts always; with ``found``, sidecars read and mapped (SPEC 6.6.7 rules); the name made unique with
+    ``names`` unless None (the caller names the adapter). Returns the warnings."""
     for name, value in header_field_values(facts).items():
         setattr(adapter, name, value)
     if facts.sha256:
@@ -111,7 +112,7 @@ def import_fields(
     previous = (adapter.name, adapter.version)
     changed = apply_imported(adapter, imported, creating=creating)
     warnings.extend(imported.warnings)
-    if creating or changed & {"name", "version"}:
+    if names is not None and (creating or changed & {"name", "version"}):
         note = _free_name(adapter, facts, names, previous=None if creating else previous)
         if note:
             warnings.append(note)

@@ -158,6 +158,36 @@ def test_name_and_version_are_unique_even_without_version(api, lora_dir: Path):
 
 
 @pytest.mark.parametrize(
+    ("rival_takes", "key", "message"),
+    [
+        ("file", "file_path", "an adapter already exists for this file"),
+        ("name", "non_field_errors", "adapter with this name and version already exists"),
+    ],
+)
+def test_a_create_that_loses_a_race_is_a_400_and_writes_nothing(
+    api, lora_dir: Path, monkeypatch, rival_takes, key, message
+):
+    # Another request registers the same file (or takes the name) after this one's checks, before its insert: the
+    # unique constraint decides, the loser answers the same 400 as the checks, and none of its writes remain.
+    import adapters.services
+
+    path = write_safetensors(lora_dir / "a.safetensors", seed=1)
+    rival_path = path if rival_takes == "file" else write_safetensors(lora_dir / "rival.safetensors", seed=2)
+    row_of = adapters.services.registered_file_row
+
+    def row_then_lose(*, adapter: Adapter):
+        AdapterFactory(name="Rival" if rival_takes == "name" else "Other", version=None, file_path=str(rival_path))
+        return row_of(adapter=adapter)
+
+    monkeypatch.setattr(adapters.services, "registered_file_row", row_then_lose)
+    response = post(api, URL, {"name": "Rival", "file_path": str(path)})
+    assert response.status_code == 400
+    assert response.json()["errors"].get(key) == [message], response.json()
+    assert Adapter.objects.count() == 1
+    assert not ScannedFile.objects.filter(path=str(path)).exists()
+
+
+@pytest.mark.parametrize(
     ("body", "key"),
     [
         ({"weight": "high"}, "weight"),
@@ -314,7 +344,7 @@ def test_patch_errors(api, body, key, message):
     adapter = AdapterFactory()
     response = patch(api, f"{URL}/{adapter.pk}", body)
     assert response.status_code == 400
-    assert response.json()["errors"][key] == [message]
+    assert response.json()["errors"].get(key) == [message], response.json()
 
 
 def test_patch_name_clash(api):
@@ -438,7 +468,7 @@ def test_bulk_empty_list(api):
 def test_bulk_errors(api, body, key, message):
     response = post(api, f"{URL}/bulk", body)
     assert response.status_code == 400
-    assert response.json()["errors"][key] == [message]
+    assert response.json()["errors"].get(key) == [message], response.json()
 
 
 def test_bulk_rejects_more_than_1000_ids(api):
