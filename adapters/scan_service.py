@@ -21,18 +21,18 @@ from adapters.scanner import engine
 from adapters.scanner.paths import has_invalid_characters, lora_roots, path_exists, root_of
 from adapters.scanner.types import ScanCancelled, ScanOptions, ScanProgress, ScanReport
 from loraforge.errors import Conflict
-from loraforge.jobs import (
-    JobProgressReporter,
-    ProgressTee,
-    QueueUnavailable,
+from loraforge.jobs.background import (
     background_job_create,
     job_enqueue,
     job_fail,
     job_keep_result,
-    job_recover_if_stale,
     job_start,
     job_succeed,
 )
+from loraforge.jobs.deadline import TIME_LIMIT_EXCEEDED
+from loraforge.jobs.enqueue import QueueUnavailable
+from loraforge.jobs.recovery import job_recover_if_stale
+from loraforge.jobs.reporters import JobProgressReporter, ProgressTee
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import ACTIVE_STATUSES, BackgroundJobKind, JobOrigin, JobStatus
 
@@ -41,7 +41,6 @@ logger = logging.getLogger("loraforge.adapters")
 SCAN_RUNNING = "A library scan is already running"
 PATH_OUTSIDE = "path must be inside a configured LoRA folder"
 PATH_INVALID = "path contains invalid characters"
-TIME_LIMIT_EXCEEDED = "Job exceeded its time limit"
 SUMMARY_COUNTERS = (
     "created", "updated", "changed", "unchanged", "moved", "duplicates", "missing", "excluded", "errors",
 )  # fmt: skip
@@ -158,16 +157,10 @@ def scan_start(*, request: ScanRequest, created_via: str, enqueue: bool = True) 
             raise ScanAlreadyRunning(running.pk)
         job = background_job_create(kind=BackgroundJobKind.SCAN, params=request.params(), created_via=created_via)
         if enqueue:
-            transaction.on_commit(lambda: queued.append(_enqueue(job)))
+            transaction.on_commit(lambda: queued.append(job_enqueue(job)))
     if queued == [False]:
         raise QueueUnavailable(job.pk)
     return job
-
-
-def _enqueue(job: BackgroundJob) -> bool:
-    from adapters.tasks import scan_library
-
-    return job_enqueue(job=job, send=lambda: scan_library.delay(str(job.pk)))
 
 
 def scan_start_on_startup() -> BackgroundJob | None:

@@ -11,7 +11,8 @@ class DeliveriesConfig(AppConfig):
         from deliveries.recovery import delivery_jobs_recover
         from deliveries.runners import runner_register
         from deliveries.transports import CliRunner, HttpRunner
-        from loraforge.jobs import register_recovery_hook, register_snapshot_provider
+        from loraforge.jobs.recovery import register_recovery_hook
+        from loraforge.jobs.snapshots import register_snapshot_provider
 
         register_snapshot_provider(delivery_job_snapshots)
         register_recovery_hook(delivery_jobs_recover)

@@ -11,14 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from deliveries.models import DeliveryJob
+from loraforge.jobs.snapshots import SNAPSHOT_LIMIT
 from loraforge.models.jobs import ACTIVE_STATUSES, JobStatus
-from loraforge.progress import envelope, publish
+from loraforge.progress import JOB_PROGRESS, envelope, publish
 
 GENERATION_STARTED = "generation_started"
 PROGRESS_UPDATE = "progress_update"
 GENERATION_COMPLETE = "generation_complete"
-JOB_PROGRESS = "job_progress"
-SNAPSHOT_LIMIT = 50
 
 
 def result_images(job: DeliveryJob) -> list[str]:

@@ -1,13 +1,11 @@
 """``DeliveryJob``: the single source of truth for every delivery and generation (SPEC 3.3, 6.2).
 
-Every status write is one conditional ``UPDATE ... WHERE id = ? AND status IN (...)``; a write matching no
-row is a no-op, so late worker results, retries and recovery can never move a job out of a terminal state.
-Progress, heartbeat and message writes require ``status = 'running'``.
+Its shared fields, conditional writes, heartbeat and staleness come from ``loraforge.models.jobs.JobRecord``;
+progress, heartbeat and message writes require ``status = 'running'``.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +13,9 @@ from django.db import models
 from django.db.models import F
 from django.utils import timezone
 
-from loraforge.models.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, JobStatus
+from loraforge.models.jobs import ACTIVE_STATUSES, MESSAGE_MAX_LENGTH, JobRecord, JobStatus, stale_running
 
 PROMPT_MAX_LENGTH = 20_000
-MESSAGE_MAX_LENGTH = 500
 CANCELLED_BY_USER = "Cancelled by user"
 
 # Raw status -> the normalised status of /generation/* and the WebSocket (SPEC 5.1).
@@ -50,40 +47,26 @@ class DeliveryOrigin(models.TextChoices):
     ADMIN = "admin"
 
 
-class DeliveryJob(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class DeliveryJob(JobRecord):
     kind = models.CharField(max_length=16, choices=DeliveryKind.choices, db_index=True)
     mode = models.CharField(max_length=32, db_index=True)
     prompt = models.TextField()
-    params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
-    progress = models.FloatField(default=0.0)
     current_step = models.IntegerField(null=True, blank=True)
     total_steps = models.IntegerField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)
-    message = models.CharField(max_length=MESSAGE_MAX_LENGTH, default="", blank=True)
-    result = models.JSONField(null=True, blank=True)
-    error = models.TextField(null=True, blank=True)
     error_code = models.CharField(max_length=64, null=True, blank=True)
     requested_backend = models.CharField(max_length=64, default="sdnext")
     backend = models.ForeignKey(
         "generation.GenerationBackend", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     backend_name = models.CharField(max_length=64, null=True, blank=True)
-    celery_task_id = models.CharField(max_length=64, null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.IntegerField(default=0)
     worker = models.CharField(max_length=255, null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     created_via = models.CharField(max_length=16, choices=DeliveryOrigin.choices, default=DeliveryOrigin.DELIVERIES)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(JobRecord.Meta):
         indexes = [
             models.Index(fields=["status", "created_at"], name="delivery_status_created"),
             models.Index(fields=["kind", "created_at"], name="delivery_kind_created"),
@@ -91,10 +74,6 @@ class DeliveryJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} ({self.status})"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
 
     @property
     def is_generation(self) -> bool:
@@ -115,11 +94,8 @@ class DeliveryJob(models.Model):
         return round((self.finished_at - self.started_at).total_seconds(), 3)
 
     # --- conditional writes (SPEC 6.2.1) -------------------------------------------------------
-    def _transition(self, expected: tuple[str, ...], **fields: Any) -> bool:
-        fields.setdefault("updated_at", timezone.now())
-        updated = type(self).objects.filter(pk=self.pk, status__in=expected).update(**fields)
-        self.refresh_from_db()
-        return bool(updated)
+    def written_with_every_transition(self) -> dict[str, Any]:
+        return {"updated_at": timezone.now()}
 
     def start(self, *, worker: str, backend: Any = None) -> bool:
         """``pending`` → ``running``: ``attempts + 1``, ``started_at`` the first time only, fresh heartbeat."""
@@ -157,9 +133,6 @@ class DeliveryJob(models.Model):
         if message is not None:
             fields["message"] = message[:MESSAGE_MAX_LENGTH]
         return self._transition((JobStatus.RUNNING,), **fields)
-
-    def heartbeat(self) -> bool:
-        return self._transition((JobStatus.RUNNING,), heartbeat_at=timezone.now())
 
     def wait_message(self, message: str) -> bool:
         """A pending job waiting for a free backend: its message and ``enqueued_at`` are refreshed."""
@@ -212,12 +185,11 @@ class DeliveryJob(models.Model):
             fields["cancel_requested_at"] = now
         return self._transition((self.status,) if self.status in ACTIVE_STATUSES else ACTIVE_STATUSES, **fields)
 
-    def requeue(self, *, message: str, stale_before: datetime) -> bool:
-        """Recovery only: a ``running`` job whose heartbeat is older than ``stale_before`` → ``pending``."""
+    def requeue(self, *, message: str, now: datetime) -> bool:
+        """Recovery only: a ``running`` job still stale at ``now`` → ``pending``."""
         updated = (
             type(self)
-            .objects.filter(pk=self.pk, status=JobStatus.RUNNING)
-            .filter(models.Q(heartbeat_at__lt=stale_before) | models.Q(heartbeat_at__isnull=True))
+            .objects.filter(stale_running(now), pk=self.pk)
             .update(
                 status=JobStatus.PENDING,
                 message=message[:MESSAGE_MAX_LENGTH],

@@ -4,7 +4,6 @@ jobs nobody took are sent again. Run by beat every 60 s, once when a worker star
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -14,11 +13,10 @@ from deliveries import events
 from deliveries.models import DeliveryJob
 from deliveries.runners import runner_for
 from deliveries.services import delivery_job_enqueue
-from loraforge.models.jobs import JobStatus
+from loraforge.jobs.recovery import pending_cutoff
+from loraforge.models.jobs import JobStatus, stale_running
 
 logger = logging.getLogger("loraforge.deliveries")
-
-PENDING_REQUEUE_SECONDS = 300
 
 
 def worker_lost_error(attempts: int) -> str:
@@ -27,19 +25,6 @@ def worker_lost_error(attempts: int) -> str:
 
 def _failed_line(job: DeliveryJob, attempts: int) -> str:
     return f"{job.pk} running → failed ({worker_lost_error(attempts)})"
-
-
-def _stale_before(now: datetime) -> datetime:
-    return now - timedelta(seconds=settings.LORAFORGE_JOB_STALE_SECONDS)
-
-
-def _stale_running(now: datetime) -> Q:
-    stale_before = _stale_before(now)
-    return Q(status=JobStatus.RUNNING) & (
-        Q(heartbeat_at__lt=stale_before)
-        | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
-        | Q(heartbeat_at__isnull=True, started_at__isnull=True)
-    )
 
 
 def _release(job: DeliveryJob) -> None:
@@ -56,7 +41,7 @@ def delivery_job_recover(job: DeliveryJob, *, dry_run: bool = False) -> str | No
     """One stale ``running`` job: release its backend, then ``pending`` (attempts left) or ``failed``
     (``worker_lost``). Every write is conditional on the job still being stale, so a live worker wins."""
     now = timezone.now()
-    if not DeliveryJob.objects.filter(_stale_running(now), pk=job.pk).exists():
+    if not DeliveryJob.objects.filter(stale_running(now), pk=job.pk).exists():
         return None
     attempts = job.attempts
     retry = attempts < settings.LORAFORGE_JOB_MAX_ATTEMPTS
@@ -64,12 +49,12 @@ def delivery_job_recover(job: DeliveryJob, *, dry_run: bool = False) -> str | No
         return f"{job.pk} running → pending (attempt {attempts + 1})" if retry else _failed_line(job, attempts)
     _release(job)
     if retry:
-        if not job.requeue(message=f"Worker lost; re-queued (attempt {attempts + 1})", stale_before=_stale_before(now)):
+        if not job.requeue(message=f"Worker lost; re-queued (attempt {attempts + 1})", now=now):
             return None
         events.publish_progress(job)
         delivery_job_enqueue(job)
         return f"{job.pk} running → pending (attempt {attempts + 1})"
-    updated = DeliveryJob.objects.filter(_stale_running(now), pk=job.pk).update(
+    updated = DeliveryJob.objects.filter(stale_running(now), pk=job.pk).update(
         status=JobStatus.FAILED,
         error=worker_lost_error(attempts),
         error_code="worker_lost",
@@ -90,13 +75,13 @@ def delivery_jobs_recover(*, dry_run: bool = False, requeue_all_pending: bool = 
     after an in-memory broker started empty). One line per affected job."""
     now = timezone.now()
     lines: list[str] = []
-    for job in DeliveryJob.objects.filter(_stale_running(now)).order_by("created_at"):
+    for job in DeliveryJob.objects.filter(stale_running(now)).order_by("created_at"):
         line = delivery_job_recover(job, dry_run=dry_run)
         if line:
             lines.append(line)
     pending = DeliveryJob.objects.filter(status=JobStatus.PENDING)
     if not requeue_all_pending:
-        cutoff = now - timedelta(seconds=PENDING_REQUEUE_SECONDS)
+        cutoff = pending_cutoff(now)
         pending = pending.filter(Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff))
     for job in pending.order_by("created_at"):
         if dry_run or delivery_job_enqueue(job):

@@ -4,23 +4,19 @@ obeys, then the runner registered for the job's mode. Nothing here knows SDNext.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
-from django.db import connection
-from django.utils import timezone
 
 from deliveries import events
 from deliveries.models import DeliveryJob
 from deliveries.runners import runner_for
+from loraforge.jobs.deadline import TIME_LIMIT_EXCEEDED, deadline_check
+from loraforge.jobs.heartbeat import Ticker
 from loraforge.models.jobs import JobStatus
 
 logger = logging.getLogger("loraforge.deliveries")
 
-TIME_LIMIT_EXCEEDED = "Job exceeded its time limit"
 UNEXPECTED_ERROR = "Unexpected error while running the job"
 
 
@@ -32,13 +28,6 @@ def delivery_fail(job: DeliveryJob, *, error: str, error_code: str, result: dict
     return failed
 
 
-def _heartbeat_is_fresh(job: DeliveryJob) -> bool:
-    beat = job.heartbeat_at or job.started_at
-    if beat is None:
-        return False
-    return timezone.now() - beat < timedelta(seconds=settings.LORAFORGE_JOB_STALE_SECONDS)
-
-
 def delivery_run(*, job_id: uuid.UUID | str, worker: str) -> DeliveryJob | None:
     """The body of ``deliveries.run_delivery``. A job that is gone or terminal is left alone; a ``running`` job
     (a redelivered task) is left to its holder while its heartbeat is fresh, else recovered like an orphan."""
@@ -46,7 +35,7 @@ def delivery_run(*, job_id: uuid.UUID | str, worker: str) -> DeliveryJob | None:
     if job is None or job.is_terminal:
         return job
     if job.status == JobStatus.RUNNING:
-        if not _heartbeat_is_fresh(job):
+        if not job.heartbeat_is_fresh():
             from deliveries.recovery import delivery_job_recover
 
             delivery_job_recover(job)
@@ -56,6 +45,7 @@ def delivery_run(*, job_id: uuid.UUID | str, worker: str) -> DeliveryJob | None:
         delivery_fail(job, error=f"No runner for delivery mode '{job.mode}'", error_code="no_runner")
         return job
     try:
+        deadline_check()
         runner.run(job, worker=worker)
     except SoftTimeLimitExceeded:
         job.refresh_from_db()
@@ -67,32 +57,11 @@ def delivery_run(*, job_id: uuid.UUID | str, worker: str) -> DeliveryJob | None:
     return job
 
 
-class Heartbeat:
-    """Renews a running job's ``heartbeat_at`` every ``interval`` seconds in a thread while a blocking call
-    runs (a slow HTTP delivery must not look orphaned to recovery)."""
-
-    def __init__(self, job: DeliveryJob, *, interval: float = 5.0) -> None:
-        self._job_id = job.pk
-        self._interval = interval
-        self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"delivery-heartbeat-{job.pk}", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._halt.set()
-        self._thread.join(self._interval + 1)
-
-    def _beat(self) -> None:
-        try:
-            while not self._halt.wait(self._interval):
-                row = DeliveryJob(pk=self._job_id, status=JobStatus.RUNNING)
-                try:
-                    if not row.heartbeat():
-                        return
-                except Exception:
-                    logger.warning("Could not renew the heartbeat of job %s", self._job_id, exc_info=True)
-        finally:
-            connection.close()
+def heartbeat_ticker(job: DeliveryJob, *, interval: float = 5.0) -> Ticker:
+    """Renews a running job's ``heartbeat_at`` every ``interval`` seconds while a blocking call runs (a slow HTTP
+    delivery must not look orphaned to recovery); stops once the job left ``running``."""
+    return Ticker(
+        lambda: DeliveryJob(pk=job.pk, status=JobStatus.RUNNING).heartbeat(),
+        interval=interval,
+        name=f"delivery-heartbeat-{job.pk}",
+    )

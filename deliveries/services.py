@@ -22,8 +22,9 @@ from deliveries import events
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryJobAdapter, DeliveryKind, DeliveryMode
 from deliveries.runners import generation_targets, runner_for
 from deliveries.selectors import estimated_duration
-from loraforge.errors import Conflict, ServiceUnavailable
-from loraforge.jobs import QUEUE_UNAVAILABLE, QueueUnavailable
+from loraforge.errors import ServiceUnavailable
+from loraforge.jobs.cancel import job_cancel_with
+from loraforge.jobs.enqueue import QUEUE_UNAVAILABLE, QueueUnavailable, task_send
 from loraforge.models.jobs import JobStatus
 
 logger = logging.getLogger("loraforge.deliveries")
@@ -41,10 +42,6 @@ class AdapterLink:
     adapter_name: str
     sdnext_name: str
     weight: float
-
-
-def not_cancellable(label: str) -> Conflict:
-    return Conflict(f"Job cannot be cancelled in its current state ({label})")
 
 
 # --- adapter links (SPEC 6.2.7) --------------------------------------------------------------------
@@ -159,29 +156,20 @@ def task_time_limit(job: DeliveryJob) -> int:
 def delivery_job_enqueue(job: DeliveryJob, *, countdown: float | None = None) -> bool:
     """Send ``deliveries.run_delivery(job_id)`` (queue of the mode's runner); record the task id and time.
     When the broker refuses, a ``pending`` job fails with "Task queue unavailable" and False is returned."""
-    from loraforge.celery import app
-
     runner = runner_for(job.mode)
     queue = runner.queue if runner is not None else "default"
     limit = task_time_limit(job)
     try:
-        result = app.send_task(
-            RUN_TASK,
-            args=[str(job.pk)],
-            queue=queue,
-            countdown=countdown,
-            soft_time_limit=limit,
-            time_limit=limit + 30,
-        )
+        task_id = task_send(RUN_TASK, args=[str(job.pk)], queue=queue, countdown=countdown, time_limit=limit)
     except Exception:
         logger.exception("Could not queue delivery job %s", job.pk)
         if job.fail(error=QUEUE_UNAVAILABLE, error_code="queue_unavailable", expected=(JobStatus.PENDING,)):
             events.publish_terminal(job)
         return False
     DeliveryJob.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
-        celery_task_id=str(result.id)[:64], enqueued_at=timezone.now()
+        celery_task_id=task_id, enqueued_at=timezone.now()
     )
-    job.celery_task_id = str(result.id)[:64]
+    job.celery_task_id = task_id
     return True
 
 
@@ -202,31 +190,12 @@ def cancelled_result(job: DeliveryJob) -> dict[str, Any] | None:
     }
 
 
-def _revoke(job: DeliveryJob) -> None:
-    """Best effort, never terminating a process: the task finds the job cancelled anyway."""
-    if not job.celery_task_id:
-        return
-    from loraforge.celery import app
-
-    try:
-        app.control.revoke(job.celery_task_id)
-    except Exception:
-        logger.info("Could not revoke task %s of job %s", job.celery_task_id, job.pk, exc_info=True)
-
-
 def delivery_job_cancel(*, job: DeliveryJob, label: Callable[[DeliveryJob], str] | None = None) -> DeliveryJob:
     """``pending``/``running`` → ``cancelled`` at once (the worker interrupts SDNext and discards what comes
     back); ``cancelled`` again is a no-op; a finished job is a 409 naming its status (``label``)."""
-    for _ in range(5):
-        if job.status == JobStatus.CANCELLED:
-            return job
-        if job.is_terminal:
-            raise not_cancellable(label(job) if label else job.status)
-        was_pending = job.status == JobStatus.PENDING
-        if job.cancel(result=cancelled_result(job)):
-            if was_pending:
-                _revoke(job)
-            events.publish_terminal(job)
-            return job
-        # the status moved meanwhile (cancel() re-read it): decide again
-    return job
+    return job_cancel_with(
+        job,
+        cancel=lambda job: job.cancel(result=cancelled_result(job)),
+        announce=events.publish_terminal,
+        label=label,
+    )

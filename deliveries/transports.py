@@ -16,7 +16,7 @@ from urllib3.exceptions import ReadTimeoutError
 from deliveries import events
 from deliveries.hosts import host_allowed
 from deliveries.models import DeliveryJob
-from deliveries.running import Heartbeat, delivery_fail
+from deliveries.running import delivery_fail, heartbeat_ticker
 from deliveries.services import OTHER_TIME_LIMIT
 from loraforge import __version__
 
@@ -82,7 +82,7 @@ def _post(job: DeliveryJob, url: str, *, headers: dict[str, str], timeout: int) 
     """POST ``{"prompt", "job_id"}`` (redirects not followed, TLS verified) while the heartbeat is renewed;
     returns the status, the first 2000 characters of the body (at most 1 MiB is read) and the content type."""
     with (
-        Heartbeat(job),
+        heartbeat_ticker(job),
         requests.post(
             url,
             json={"prompt": job.prompt, "job_id": str(job.pk)},

@@ -38,6 +38,7 @@ from generation.sdnext.payload import generation_params, job_payload
 from generation.sdnext.progress import ProgressPoller
 from generation.sdnext.response import ParsedResponse, parse_txt2img
 from generation.services import backend_health_record
+from loraforge.jobs.deadline import deadline_check
 from loraforge.media import media_url
 from loraforge.models.jobs import JobStatus
 
@@ -107,6 +108,7 @@ def _await_lease(job: DeliveryJob, candidates: list[GenerationBackend]) -> Gener
     deadline = time.monotonic() + WAIT_COUNTDOWN
     while time.monotonic() < deadline:
         time.sleep(WAIT_POLL)
+        deadline_check()
         if lease_available(candidates):
             backend = lease_acquire(job_id=job.pk, candidates=candidates)
             if backend is not None:
@@ -218,6 +220,7 @@ def _generate(job: DeliveryJob, backend: GenerationBackend) -> None:
     outcome = _call_sdnext(job, backend)
     if isinstance(outcome, Failure):
         _record_health(backend, failure=outcome)
+    deadline_check()  # the task's time limit, where the pool enforces none (loraforge.jobs.deadline)
     job.refresh_from_db()
     if job.status != JobStatus.RUNNING:
         logger.info("Job %s is %s; the SDNext answer is discarded", job.pk, job.status)

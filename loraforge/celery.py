@@ -11,11 +11,14 @@ from typing import Any
 
 from celery import Celery, signals
 
+from loraforge.jobs.deadline import task_deadlines_connect
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loraforge.settings")
 
 app = Celery("loraforge")
 app.config_from_object("loraforge.celery_config")
 app.autodiscover_tasks()
+task_deadlines_connect()
 
 
 @signals.setup_logging.connect

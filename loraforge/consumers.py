@@ -190,7 +190,7 @@ class ProgressConsumer(AsyncWebsocketConsumer):
 
     async def read_snapshots(self, job_ids: list[str] | None) -> list[dict[str, Any]]:
         """``snapshot: true`` events for newly subscribed existing jobs, or (None) for the active jobs."""
-        from loraforge.jobs import job_snapshots
+        from loraforge.jobs.snapshots import job_snapshots
 
         if job_ids == []:
             return []

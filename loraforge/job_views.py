@@ -14,7 +14,7 @@ from loraforge.job_serializers import (
     BackgroundJobSerializer,
     JobCancelResultSerializer,
 )
-from loraforge.jobs import JOB_CANCELLED, job_cancel
+from loraforge.jobs.background import JOB_CANCELLED, job_cancel
 from loraforge.models import BackgroundJob
 from loraforge.pagination import JobPagination
 from loraforge.schema import CONFLICT

@@ -51,7 +51,7 @@ def on_startup() -> None:
 def _recover_jobs() -> None:
     """Once when the embedded worker starts (SPEC 6.2.6); the in-memory broker starts empty, so every pending
     job is queued again."""
-    from loraforge.jobs import jobs_recover
+    from loraforge.jobs.recovery import jobs_recover
 
     try:
         in_memory = not settings.REDIS_URL

@@ -16,6 +16,7 @@ from django.utils import timezone
 logger = logging.getLogger("loraforge.progress")
 
 ALL_JOBS_GROUP = "lf.jobs.all"
+JOB_PROGRESS = "job_progress"  # the event of every job that is not a generation
 PUBLISH_TIMEOUT = 5.0
 
 

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from loraforge.jobs import background_jobs_recover
+from loraforge.jobs.recovery import background_jobs_recover
 from loraforge.signals import send_process_started
 
 logger = logging.getLogger("loraforge.jobs")

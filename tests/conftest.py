@@ -77,3 +77,19 @@ def fake_sdnext():
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch) -> list[tuple[str, list, dict]]:
+    """Celery's ``send_task`` (the one way jobs are enqueued) recorded as ``(name, args, options)``; each send
+    answers a result whose id is ``task-<n>``."""
+    from types import SimpleNamespace
+
+    sent: list[tuple[str, list, dict]] = []
+
+    def send_task(name: str, args: list | None = None, **options: object) -> SimpleNamespace:
+        sent.append((name, list(args or []), options))
+        return SimpleNamespace(id=f"task-{len(sent)}")
+
+    monkeypatch.setattr("loraforge.celery.app.send_task", send_task)
+    return sent

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from deliveries import events
 from deliveries.models import DeliveryJob
 from generation.leases import lease_renew
 from generation.sdnext.client import SDNextClient
+from loraforge.jobs.heartbeat import Ticker
 from loraforge.models.jobs import JobStatus
 
 logger = logging.getLogger("loraforge.generation")
@@ -102,34 +103,29 @@ class ProgressPoller:
         self._last_beat = self._last_lease = clock()
         self._last_write = self._last_beat - WRITE_INTERVAL  # the first change is written at once
         self._cancelled_at: float | None = None
-        self._halt = threading.Event()
+        self._job: DeliveryJob | None = None  # the poller's own instance, read by its thread
         self._lock = threading.Lock()  # publishing vs. stopping: nothing is published after __exit__
-        self._thread = threading.Thread(target=self._loop, name=f"sdnext-progress-{job.pk}", daemon=True)
+        self._ticker = Ticker(
+            self._tick,
+            interval=self._interval,
+            name=f"sdnext-progress-{job.pk}",
+            join_timeout=30,
+            on_stop=self._client.close,
+        )
 
     def __enter__(self) -> ProgressPoller:
-        self._thread.start()
+        self._ticker.__enter__()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         with self._lock:
-            self._halt.set()
-        self._thread.join(timeout=30)
+            self._ticker.halted.set()
+        self._ticker.__exit__(*exc_info)
 
-    def _loop(self) -> None:
-        try:
-            job = DeliveryJob.objects.get(pk=self._job_id)
-            while not self._halt.wait(self._interval):
-                try:
-                    self._tick(job)
-                except Exception:
-                    logger.warning("Progress tick of job %s failed", self._job_id, exc_info=True)
-        except Exception:
-            logger.warning("Progress poller of job %s stopped", self._job_id, exc_info=True)
-        finally:
-            self._client.close()
-            connection.close()
-
-    def _tick(self, job: DeliveryJob) -> None:
+    def _tick(self) -> None:
+        if self._job is None:
+            self._job = DeliveryJob.objects.get(pk=self._job_id)
+        job = self._job
         now = self._clock()
         if self._cancelled_at is None:
             body = self._client.progress()
@@ -181,6 +177,6 @@ class ProgressPoller:
             return
         key = _published_key(Progress(job.progress, job.current_step), job.status)
         with self._lock:
-            if key != self._published and not self._halt.is_set():
+            if key != self._published and not self._ticker.halted.is_set():
                 events.publish_progress(job)
                 self._published = key

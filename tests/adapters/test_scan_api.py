@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from kombu.exceptions import OperationalError
@@ -12,8 +13,8 @@ from adapters import scan_service
 from adapters.models import Adapter
 from adapters.scan_service import ScanRequest, scan_run, scan_start, scan_summary
 from adapters.tasks import scan_library
-from loraforge import jobs
-from loraforge.jobs import job_cancel
+from loraforge.jobs import reporters
+from loraforge.jobs.background import job_cancel
 from loraforge.models import BackgroundJob
 from tests.factories import AdapterFactory
 from tests.lora_files import write_safetensors
@@ -134,24 +135,18 @@ def test_bad_scan_bodies_are_400(api, lora_dir, body, key):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_scan_is_queued_on_commit(api, lora_dir, monkeypatch):
-    sent = []
-
-    class Result:
-        id = "celery-task-1"
-
-    monkeypatch.setattr(scan_library, "delay", lambda job_id: sent.append(job_id) or Result())
+def test_scan_is_queued_on_commit(api, lora_dir, sent_tasks):
     job_id = post(api, URL, {}).json()["job_id"]
-    assert sent == [job_id]
-    assert BackgroundJob.objects.get(pk=job_id).celery_task_id == "celery-task-1"
+    assert [(name, args) for name, args, _options in sent_tasks] == [("adapters.scan_library", [job_id])]
+    assert BackgroundJob.objects.get(pk=job_id).celery_task_id == "task-1"
 
 
 @pytest.mark.django_db(transaction=True)
 def test_broker_down_fails_the_job_and_answers_503(api, lora_dir, monkeypatch, recorder):
-    def refuse(job_id):
+    def refuse(name, args, **options):
         raise OperationalError("Error 111 connecting to localhost:6379. Connection refused.")
 
-    monkeypatch.setattr(scan_library, "delay", refuse)
+    monkeypatch.setattr("loraforge.celery.app.send_task", refuse)
     body = problem(post(api, URL, {}), 503)
     job = BackgroundJob.objects.get()
     assert body["type"] == "urn:loraforge:problem:service-unavailable"
@@ -159,7 +154,7 @@ def test_broker_down_fails_the_job_and_answers_503(api, lora_dir, monkeypatch, r
     assert body["job_id"] == str(job.pk)
     assert (job.status, job.error) == ("failed", "Task queue unavailable")
     assert [event["status"] for event in job_events(recorder.events())] == ["pending", "failed"]
-    monkeypatch.setattr(scan_library, "delay", lambda job_id: None)
+    monkeypatch.setattr("loraforge.celery.app.send_task", lambda name, args, **options: SimpleNamespace(id="t"))
     assert post(api, URL, {}).status_code == 202  # a failed scan does not block the next one
 
 
@@ -168,7 +163,7 @@ def test_broker_down_fails_the_job_and_answers_503(api, lora_dir, monkeypatch, r
 
 @pytest.mark.django_db(transaction=True)
 def test_task_runs_the_scan_and_publishes_its_progress(lora_dir, recorder, monkeypatch):
-    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 3600.0)  # only the forced write of the last file
+    monkeypatch.setattr(reporters, "PROGRESS_INTERVAL", 3600.0)  # only the forced write of the last file
     lora = write_safetensors(lora_dir / "ink.safetensors")
     job = scan_start(request=ScanRequest(), created_via="api", enqueue=False)
 
@@ -202,17 +197,17 @@ def test_task_runs_the_scan_and_publishes_its_progress(lora_dir, recorder, monke
 
 @pytest.mark.django_db(transaction=True)
 def test_progress_counts_processed_over_found_files(lora_dir, monkeypatch):
-    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(reporters, "PROGRESS_INTERVAL", 0.0)
     for index in range(4):
         write_safetensors(lora_dir / f"style_{index}.safetensors", seed=index)
     seen = []
-    original = jobs.JobProgressReporter._write
+    original = reporters.JobProgressReporter._write
 
     def spy(self):
         seen.append((self._progress, self._message))
         original(self)
 
-    monkeypatch.setattr(jobs.JobProgressReporter, "_write", spy)
+    monkeypatch.setattr(reporters.JobProgressReporter, "_write", spy)
     job = scan_start(request=ScanRequest(), created_via="api", enqueue=False)
     scan_run(job_id=job.pk)
     progress = [value for value, message in seen if message.startswith("Hashing")]
@@ -254,7 +249,7 @@ class CancelWhen:
 
 @pytest.mark.django_db(transaction=True)
 def test_cancel_stops_the_scan_and_keeps_the_partial_report(lora_dir, monkeypatch, recorder):
-    monkeypatch.setattr(jobs, "CANCEL_CHECK_INTERVAL", 0.0)
+    monkeypatch.setattr(reporters, "CANCEL_CHECK_INTERVAL", 0.0)
     for index in range(3):
         write_safetensors(lora_dir / f"style_{index}.safetensors", seed=index)
     job = scan_start(request=ScanRequest(), created_via="api", enqueue=False)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from deliveries import runners
 from deliveries.models import DeliveryJob
-from deliveries.running import TIME_LIMIT_EXCEEDED, UNEXPECTED_ERROR, Heartbeat, delivery_run
+from deliveries.running import TIME_LIMIT_EXCEEDED, UNEXPECTED_ERROR, delivery_run, heartbeat_ticker
 from deliveries.selectors import estimated_duration
 from loraforge.models.jobs import JobStatus
 from tests.deliveries.conftest import make_job
@@ -136,7 +136,7 @@ def test_a_redelivered_task_recovers_its_orphaned_job(scripted, broker, settings
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_thread_renews_a_running_job_and_stops_when_it_ends():
     job = make_job(status=JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(minutes=5))
-    with Heartbeat(job, interval=0.05):
+    with heartbeat_ticker(job, interval=0.05):
         deadline = time.monotonic() + 5
         while DeliveryJob.objects.get(pk=job.pk).heartbeat_at < timezone.now() - timedelta(minutes=1):
             assert time.monotonic() < deadline, "the heartbeat was never renewed"

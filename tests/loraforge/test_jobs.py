@@ -9,19 +9,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from loraforge import jobs
-from loraforge.jobs import (
-    ConsoleProgress,
-    JobProgressReporter,
-    ProgressTee,
-    background_job_create,
-    background_jobs_recover,
-    job_cancel,
-    job_event_data,
-    job_snapshots,
-    job_start,
-    job_succeed,
-)
+from loraforge.jobs import reporters, snapshots
+from loraforge.jobs.background import background_job_create, job_cancel, job_event_data, job_start, job_succeed
+from loraforge.jobs.recovery import WORKER_LOST, background_jobs_recover
+from loraforge.jobs.reporters import ConsoleProgress, JobProgressReporter, ProgressTee
 from loraforge.models import BackgroundJob
 from tests.progress_events import EventRecorder, job_events
 
@@ -120,7 +111,7 @@ def test_running_job_with_a_stale_heartbeat_fails(recorder, settings):
     assert stale.finished_at is not None
     assert fresh.status == "running"
     [event] = job_events(recorder.events())
-    assert (event["job_id"], event["status"], event["error"]) == (str(stale.pk), "failed", jobs.WORKER_LOST)
+    assert (event["job_id"], event["status"], event["error"]) == (str(stale.pk), "failed", WORKER_LOST)
 
 
 def test_dry_run_recovery_changes_nothing(settings):
@@ -131,29 +122,27 @@ def test_dry_run_recovery_changes_nothing(settings):
     assert stale.status == "running"
 
 
-def test_pending_job_nobody_took_is_queued_again_at_most_every_300_s(monkeypatch):
-    sent = []
-    monkeypatch.setattr("loraforge.celery.app.send_task", lambda name, args: sent.append((name, args)))
+def test_pending_job_nobody_took_is_queued_again_at_most_every_300_s(sent_tasks):
     old = BackgroundJob.objects.create(kind="scan", created_at=timezone.now() - timedelta(seconds=301))
     BackgroundJob.objects.create(kind="scan")  # just created: its message is on its way
     BackgroundJob.objects.create(kind="backup", created_at=timezone.now() - timedelta(hours=1))  # no task known
     assert background_jobs_recover() == [f"{old.pk} pending → re-queued"]
-    assert sent == [("adapters.scan_library", [str(old.pk)])]
+    assert [(name, args) for name, args, _options in sent_tasks] == [("adapters.scan_library", [str(old.pk)])]
+    old.refresh_from_db()
+    assert old.celery_task_id == "task-1"
     assert background_jobs_recover() == []  # re-sent just now
 
 
-def test_every_pending_job_is_queued_again_after_an_in_memory_broker_restart(monkeypatch):
-    sent = []
-    monkeypatch.setattr("loraforge.celery.app.send_task", lambda name, args: sent.append(args[0]))
+def test_every_pending_job_is_queued_again_after_an_in_memory_broker_restart(sent_tasks):
     job = BackgroundJob.objects.create(kind="scan")
     background_jobs_recover(requeue_all_pending=True)
-    assert sent == [str(job.pk)]
+    assert [args for _name, args, _options in sent_tasks] == [[str(job.pk)]]
 
 
 def test_requeue_failure_fails_the_job(monkeypatch):
     from kombu.exceptions import OperationalError
 
-    def refuse(name, args):
+    def refuse(name, args, **options):
         raise OperationalError("broker down")
 
     monkeypatch.setattr("loraforge.celery.app.send_task", refuse)
@@ -176,7 +165,7 @@ def test_recovery_task_is_scheduled_every_minute():
 
 
 def test_reporter_writes_progress_and_message_per_file(recorder, monkeypatch):
-    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(reporters, "PROGRESS_INTERVAL", 0.0)
     job = running_job()
     reporter = JobProgressReporter(job)
     reporter.file_done(path=Path("/l/a.safetensors"), index=1, total=4)
@@ -196,7 +185,7 @@ def test_reporter_writes_progress_and_message_per_file(recorder, monkeypatch):
 
 
 def test_reporter_throttles_writes_but_always_writes_the_last_file(recorder, monkeypatch):
-    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 3600.0)
+    monkeypatch.setattr(reporters, "PROGRESS_INTERVAL", 3600.0)
     job = running_job()
     reporter = JobProgressReporter(job)
     for index in range(1, 4):
@@ -207,7 +196,7 @@ def test_reporter_throttles_writes_but_always_writes_the_last_file(recorder, mon
 
 
 def test_reporter_renews_the_heartbeat(monkeypatch):
-    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(reporters, "PROGRESS_INTERVAL", 0.0)
     job = running_job(heartbeat_seconds_ago=30)
     before = job.heartbeat_at
     JobProgressReporter(job).file_done(path=Path("/l/a.pt"), index=1, total=2)
@@ -216,7 +205,7 @@ def test_reporter_renews_the_heartbeat(monkeypatch):
 
 
 def test_reporter_sees_the_cancel(monkeypatch):
-    monkeypatch.setattr(jobs, "CANCEL_CHECK_INTERVAL", 0.0)
+    monkeypatch.setattr(reporters, "CANCEL_CHECK_INTERVAL", 0.0)
     job = running_job()
     reporter = JobProgressReporter(job)
     assert reporter.cancelled() is False
@@ -225,7 +214,7 @@ def test_reporter_sees_the_cancel(monkeypatch):
 
 
 def test_reporter_stops_writing_once_the_job_is_cancelled(recorder, monkeypatch):
-    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(reporters, "PROGRESS_INTERVAL", 0.0)
     job = running_job()
     job_cancel(job=job)
     recorder.events()
@@ -280,7 +269,7 @@ def test_disabled_console_progress_writes_nothing():
 
 def test_snapshots_of_named_jobs_skip_unknown_ids():
     job = running_job()
-    [event] = job_snapshots([str(job.pk), "00000000-0000-4000-8000-000000000000"])
+    [event] = snapshots.job_snapshots([str(job.pk), "00000000-0000-4000-8000-000000000000"])
     assert event["type"] == "job_progress"
     assert event["data"] == {**job_event_data(job), "snapshot": True}
 
@@ -288,23 +277,23 @@ def test_snapshots_of_named_jobs_skip_unknown_ids():
 def test_snapshot_of_all_jobs_lists_at_most_50_active_ones():
     BackgroundJob.objects.bulk_create(BackgroundJob(kind="scan", status="pending") for _ in range(55))
     BackgroundJob.objects.create(kind="scan", status="succeeded")
-    events = job_snapshots(None)
+    events = snapshots.job_snapshots(None)
     assert len(events) == 50
     assert {event["data"]["status"] for event in events} == {"pending"}
 
 
 def test_registered_snapshot_providers_are_asked_too(monkeypatch):
     extra = {"type": "progress_update", "timestamp": "2025-01-01T00:00:00Z", "data": {"job_id": "x"}}
-    monkeypatch.setattr(jobs, "_snapshot_providers", list(jobs._snapshot_providers))
-    jobs.register_snapshot_provider(lambda ids: [(timezone.now(), extra)])
-    assert job_snapshots(["00000000-0000-4000-8000-000000000000"]) == [extra]
+    monkeypatch.setattr(snapshots, "_snapshot_providers", list(snapshots._snapshot_providers))
+    snapshots.register_snapshot_provider(lambda ids: [(timezone.now(), extra)])
+    assert snapshots.job_snapshots(["00000000-0000-4000-8000-000000000000"]) == [extra]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_heartbeat_thread_renews_a_quiet_job(monkeypatch):
     import time
 
-    monkeypatch.setattr(jobs, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(reporters, "HEARTBEAT_SECONDS", 0.0)
     job = running_job(heartbeat_seconds_ago=30)
     before = job.heartbeat_at
     with JobProgressReporter(job):
@@ -320,8 +309,8 @@ def test_heartbeat_thread_renews_a_quiet_job(monkeypatch):
 def test_heartbeat_thread_notices_a_cancel(monkeypatch):
     import time
 
-    monkeypatch.setattr(jobs, "HEARTBEAT_SECONDS", 0.0)
-    monkeypatch.setattr(jobs, "CANCEL_CHECK_INTERVAL", 3600.0)  # only the heartbeat can tell
+    monkeypatch.setattr(reporters, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(reporters, "CANCEL_CHECK_INTERVAL", 3600.0)  # only the heartbeat can tell
     job = running_job()
     with JobProgressReporter(job) as reporter:
         job_cancel(job=job)

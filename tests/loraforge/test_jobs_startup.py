@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from adapters.tasks import scan_library
 from loraforge import embedded, lifespan
 from loraforge.models import BackgroundJob
 
@@ -16,11 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def queued(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr(scan_library, "delay", lambda job_id: sent.append(job_id))
-    monkeypatch.setattr("loraforge.celery.app.send_task", lambda name, args: sent.append(args[0]))
-    return sent
+def queued(sent_tasks) -> list[tuple[str, list, dict]]:
+    return sent_tasks
+
+
+def job_ids(sent: list[tuple[str, list, dict]]) -> list[str]:
+    return [args[0] for _name, args, _options in sent]
 
 
 def test_scan_on_startup_queues_one_scheduled_scan(settings, lora_dir, queued):
@@ -28,7 +28,7 @@ def test_scan_on_startup_queues_one_scheduled_scan(settings, lora_dir, queued):
     lifespan.on_startup()
     job = BackgroundJob.objects.get()
     assert (job.kind, job.status, job.created_via) == ("scan", "pending", "schedule")
-    assert queued == [str(job.pk)]
+    assert job_ids(queued) == [str(job.pk)]
 
 
 def test_scan_on_startup_skips_when_a_scan_is_already_active(settings, lora_dir, queued, caplog):
@@ -37,7 +37,7 @@ def test_scan_on_startup_skips_when_a_scan_is_already_active(settings, lora_dir,
     with caplog.at_level(logging.INFO, logger="loraforge.adapters"):
         lifespan.on_startup()
     assert BackgroundJob.objects.count() == 1
-    assert queued == []
+    assert job_ids(queued) == []
     assert any("Start-up scan skipped" in message for message in caplog.messages)
 
 
@@ -55,4 +55,4 @@ def test_embedded_worker_start_recovers_jobs(settings, monkeypatch, queued):
     lifespan.on_startup()
     lost.refresh_from_db()
     assert (lost.status, lost.error) == ("failed", "Worker lost while running the job")
-    assert queued == [str(waiting.pk)]
+    assert job_ids(queued) == [str(waiting.pk)]

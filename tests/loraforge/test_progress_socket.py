@@ -16,7 +16,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.db import connection
 
 from loraforge.api_keys import api_key_create
-from loraforge.jobs import job_event_data, job_publish, job_start
+from loraforge.jobs.background import job_event_data, job_publish, job_start
 from loraforge.models import BackgroundJob
 from tests.lora_files import write_safetensors
 from tests.processes import ProcessSet, child_env, database_url
@@ -176,17 +176,17 @@ def test_live_events_follow_the_snapshot():
 
 def hold_snapshot_reads(monkeypatch: Any) -> tuple[threading.Event, threading.Event]:
     """Every snapshot read sets ``reading`` and waits for ``release`` (at most TIMEOUT): a slow database."""
-    import loraforge.jobs
+    import loraforge.jobs.snapshots
 
     reading, release = threading.Event(), threading.Event()
-    read_snapshots = loraforge.jobs.job_snapshots
+    read_snapshots = loraforge.jobs.snapshots.job_snapshots
 
     def held_read(job_ids: Any) -> list[dict[str, Any]]:
         reading.set()
         release.wait(TIMEOUT)
         return read_snapshots(job_ids)
 
-    monkeypatch.setattr(loraforge.jobs, "job_snapshots", held_read)
+    monkeypatch.setattr(loraforge.jobs.snapshots, "job_snapshots", held_read)
     return reading, release
 
 

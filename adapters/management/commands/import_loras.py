@@ -19,7 +19,7 @@ from adapters.scan_service import (
     scan_start,
     scan_summary,
 )
-from loraforge.jobs import ConsoleProgress
+from loraforge.jobs.reporters import ConsoleProgress
 from loraforge.management import LoraforgeCommand
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import JobOrigin, JobStatus

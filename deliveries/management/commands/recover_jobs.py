@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from loraforge.jobs import jobs_recover
+from loraforge.jobs.recovery import jobs_recover
 from loraforge.management import LoraforgeCommand
 
 

@@ -1,0 +1,1 @@
+"""The job core (SPEC 6.2): what every kind of job (``BackgroundJob``, ``DeliveryJob``, and each kind to come) uses."""
