@@ -27,20 +27,18 @@ from deliveries.representation import delivery_representation
 from deliveries.services import delivery_job_cancel
 from generation.jobs import services as job_services
 from generation.jobs.serializers import (
-    ComposeAndGenerateRequestSerializer,
-    GenerateRequestSerializer,
-    GenerationQuerySerializer,
-)
-from generation.jobs.services import GenerationOptions
-from generation.results.serializers import (
     ActiveGenerationJobSerializer,
+    ComposeAndGenerateRequestSerializer,
     ComposedGenerationResultSerializer,
+    GenerateRequestSerializer,
     GenerationCancelResultSerializer,
     GenerationJobEnvelopeSerializer,
+    GenerationQuerySerializer,
     QueuedGenerationSerializer,
-    ResultReadSerializer,
     SDNextGenerationResultSerializer,
 )
+from generation.jobs.services import GenerationOptions
+from generation.results.serializers import ResultReadSerializer
 from loraforge.errors import NotFound
 from loraforge.query import query_int
 from loraforge.schema import CONFLICT
