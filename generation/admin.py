@@ -1,4 +1,4 @@
-"""Admin for generation backends (SPEC 9.1): every write goes through ``generation.services``.
+"""Admin for generation backends (SPEC 9.1): every write goes through ``generation.backends.services``.
 
 The password is write-only: the form has an empty password input (blank keeps the stored one) and a
 "clear password" checkbox; no page ever renders the stored value.
@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from generation.backends.services import backend_create, backend_delete, backend_update, backends_check
 from generation.models import (
     NAME_TAKEN,
     TIMEOUT_MAX,
@@ -24,8 +25,7 @@ from generation.models import (
     backend_name_error,
     normalize_backend_url,
 )
-from generation.result_services import result_delete, result_rate, result_set_favorite, results_delete
-from generation.services import backend_create, backend_delete, backend_update, backends_check
+from generation.results.services import result_delete, result_rate, result_set_favorite, results_delete
 from loraforge.errors import Conflict
 from loraforge.media import media_url
 
@@ -167,7 +167,7 @@ class GenerationBackendAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{backend.name}: unhealthy ({backend.last_error})", messages.ERROR)
 
 
-# --- generation results (SPEC 9.1): writes go through ``generation.result_services`` ---------------
+# --- generation results (SPEC 9.1): writes go through ``generation.results.services`` ---------------
 
 RATING_ERROR = "rating must be an integer between 0 and 5"
 

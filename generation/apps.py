@@ -8,9 +8,9 @@ class GenerationConfig(AppConfig):
     def ready(self) -> None:
         from deliveries.runners import runner_register, targets_register
         from generation import signals  # noqa: F401 - connects the receivers
+        from generation.backends.services import backend_sync_default_on_start
+        from generation.backends.target_validation import BackendTargets
         from generation.runner import SDNextRunner
-        from generation.services import backend_sync_default_on_start
-        from generation.targets import BackendTargets
         from loraforge.signals import process_started
 
         process_started.connect(backend_sync_default_on_start, dispatch_uid="generation.sync_default_backend")

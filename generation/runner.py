@@ -21,7 +21,7 @@ from deliveries import events
 from deliveries.models import DeliveryJob
 from deliveries.running import delivery_fail
 from deliveries.services import delivery_job_enqueue
-from generation.leases import (
+from generation.backends.leases import (
     backend_candidates,
     lease_acquire,
     lease_available,
@@ -29,15 +29,15 @@ from generation.leases import (
     lease_seconds,
     leases_clear,
 )
+from generation.backends.services import backend_health_record
 from generation.models import GenerationBackend, GenerationResult
-from generation.result_files import StorageError, files_delete, images_write
+from generation.results.files import StorageError, files_delete, images_write
 from generation.sdnext import outcomes
 from generation.sdnext.client import BrokenResponse, ReadTimedOut, Reply, SDNextClient, Unreachable, read_timeout
 from generation.sdnext.outcomes import Failure
 from generation.sdnext.payload import generation_params, job_payload
 from generation.sdnext.progress import ProgressPoller
 from generation.sdnext.response import ParsedResponse, parse_txt2img
-from generation.services import backend_health_record
 from loraforge.jobs.deadline import deadline_check
 from loraforge.media import media_url
 from loraforge.models.jobs import JobStatus

@@ -10,7 +10,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from generation.models import GenerationResult
-from generation.result_files import file_delete
+from generation.results.files import file_delete
 
 
 @receiver(post_delete, sender=GenerationResult, dispatch_uid="generation.result_file_delete")

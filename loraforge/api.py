@@ -7,9 +7,9 @@ from rest_framework.routers import SimpleRouter
 
 from adapters.views import AdapterViewSet
 from deliveries.views import DeliveryJobViewSet
-from generation.job_views import GenerationJobViewSet
-from generation.result_views import GenerationResultViewSet
-from generation.views import GenerationBackendViewSet
+from generation.backends.views import GenerationBackendViewSet
+from generation.jobs.views import GenerationJobViewSet
+from generation.results.views import GenerationResultViewSet
 from loraforge.errors import not_found_view
 from loraforge.job_views import BackgroundJobViewSet
 
@@ -33,7 +33,7 @@ router.register("generation/results", GenerationResultViewSet, basename="generat
 
 def _extra_routes() -> list[URLPattern | URLResolver]:
     from deliveries.views import ComposeView
-    from generation import job_views
+    from generation.jobs import views as job_views
 
     return [
         re_path(r"^compose/?$", ComposeView.as_view(), name="compose"),

@@ -35,7 +35,7 @@ from loraforge.routing import websocket_urlpatterns  # noqa: E402
 
 limit_malloc_arenas()  # before the HTTP pool and the embedded worker start their threads
 
-# Served by Django's ASGI handler: the views that await a generation (generation.job_views.waiting_view).
+# Served by Django's ASGI handler: the views that await a generation (generation.jobs.views.waiting_view).
 EVENT_LOOP_PATHS = re.compile(r"^/(?:api/)?v1/generation/(?:generate|compose-and-generate)/?$")
 django_wsgi: Any = WSGIMiddleware(cast(Any, get_wsgi_application()), workers=settings.LORAFORGE_HTTP_THREADS)
 

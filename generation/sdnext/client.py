@@ -12,7 +12,7 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import ReadTimeoutError
 
-from generation.health import USER_AGENT, basic_auth, connection_reason
+from generation.backends.health import USER_AGENT, basic_auth, connection_reason
 from generation.models import GenerationBackend
 
 logger = logging.getLogger("loraforge.generation")

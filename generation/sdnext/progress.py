@@ -23,7 +23,7 @@ from django.db import transaction
 
 from deliveries import events
 from deliveries.models import DeliveryJob
-from generation.leases import lease_renew
+from generation.backends.leases import lease_renew
 from generation.sdnext.client import SDNextClient
 from loraforge.jobs.heartbeat import Ticker
 from loraforge.models.jobs import JobStatus

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+from generation.backends.services import backend_sync_default
 from generation.models import GenerationBackend
-from generation.services import backend_sync_default
 from loraforge.signals import send_process_started
 from tests.generation.factories import GenerationBackendFactory
 

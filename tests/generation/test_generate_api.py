@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 
 from deliveries.models import DeliveryJob
 from deliveries.running import delivery_run
-from generation import job_services
+from generation.jobs import services as job_services
 from generation.models import GenerationResult
 from tests.factories import AdapterFactory
 from tests.generation.factories import GenerationBackendFactory, GenerationJobFactory, GenerationResultFactory

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from generation.backends.services import backend_check, backend_health_record, backends_check
 from generation.models import GenerationBackend
-from generation.services import backend_check, backend_health_record, backends_check
 from tests.fakes.sdnext import FakeSDNext
 from tests.generation.factories import GenerationBackendFactory
 

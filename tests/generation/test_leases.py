@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from deliveries.models import DeliveryJob
-from generation.leases import backend_candidates, lease_acquire, lease_release, lease_renew, leases_clear
+from generation.backends.leases import backend_candidates, lease_acquire, lease_release, lease_renew, leases_clear
 from generation.models import GenerationBackend
 from generation.runner import SDNextRunner
 from tests.fakes.sdnext import FakeSDNext

@@ -11,7 +11,7 @@ import pytest
 
 from deliveries.models import DeliveryJob
 from generation.models import GenerationResult
-from generation.result_files import StorageError, files_delete, images_write, job_directory
+from generation.results.files import StorageError, files_delete, images_write, job_directory
 
 CREATED = datetime(2025, 3, 1, 23, 30, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from PIL import Image
 from deliveries.models import DeliveryJob
 from deliveries.services import delivery_job_cancel
 from generation.models import GenerationBackend, GenerationResult
-from generation.result_files import job_directory
+from generation.results.files import job_directory
 from loraforge.media import media_url
 from tests.factories import AdapterFactory
 from tests.fakes.sdnext import FakeSDNext

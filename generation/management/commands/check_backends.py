@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from generation.backends.selectors import backends_for_list
+from generation.backends.services import backends_check
 from generation.models import GenerationBackend
-from generation.selectors import backends_for_list
-from generation.services import backends_check
 from loraforge.management import LoraforgeCommand
 
 COLUMNS = ("NAME", "URL", "ENABLED", "HEALTHY", "VERSION", "ERROR")

@@ -1,4 +1,4 @@
-"""REST endpoints of stored generation images (SPEC 5.5.4): thin adapters around ``generation.result_services``."""
+"""REST endpoints of stored generation images (SPEC 5.5.4): thin adapters around ``generation.results.services``."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from generation import result_services as services
-from generation.filters import GenerationResultFilterSet, ResultPagination
 from generation.models import GenerationResult
-from generation.result_serializers import (
+from generation.results import services
+from generation.results.filters import GenerationResultFilterSet, ResultPagination
+from generation.results.serializers import (
     BulkDeleteResultSerializer,
     BulkFavoriteResultSerializer,
     BulkFavoriteSerializer,

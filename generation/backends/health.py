@@ -1,7 +1,7 @@
 """The SDNext health probe (SPEC 6.3.7): ``GET <url>/sdapi/v1/version``, healthy iff 200 with a JSON object.
 
 Only HTTP happens here, so probes can run in threads; the rows and the cache are written by
-``generation.services``. Passwords are sent as HTTP Basic credentials and never logged.
+``generation.backends.services``. Passwords are sent as HTTP Basic credentials and never logged.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writes of the generation app: backend CRUD, health checks and the ``default`` backend (SPEC 5.5.1, 6.3.7)."""
+"""Writes of generation backends: CRUD, health checks and the ``default`` backend (SPEC 5.5.1, 6.3.7)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from generation import health
+from generation.backends import health
 from generation.models import (
     DEFAULT_BACKEND_NAME,
     LAST_ERROR_MAX,
@@ -50,7 +50,8 @@ def _save(backend: GenerationBackend) -> GenerationBackend:
 
 
 def backend_create(*, fields: Mapping[str, Any]) -> GenerationBackend:
-    """Create a backend from validated fields (``generation.serializers``); its health is unknown until checked."""
+    """Create a backend from validated fields (``generation.backends.serializers``); its health is unknown until
+    checked."""
     unknown = set(fields) - WRITABLE_FIELDS - {"kind"}
     if unknown:
         raise ValueError(f"not writable: {sorted(unknown)}")

@@ -25,22 +25,20 @@ from rest_framework.views import APIView
 from deliveries.models import DeliveryJob, DeliveryOrigin
 from deliveries.representation import delivery_representation
 from deliveries.services import delivery_job_cancel
-from generation import job_services
-from generation.job_services import GenerationOptions
-from generation.request_serializers import (
-    ComposeAndGenerateRequestSerializer,
-    GenerateRequestSerializer,
-    GenerationQuerySerializer,
-)
-from generation.result_serializers import (
+from generation.jobs import services as job_services
+from generation.jobs.serializers import (
     ActiveGenerationJobSerializer,
+    ComposeAndGenerateRequestSerializer,
     ComposedGenerationResultSerializer,
+    GenerateRequestSerializer,
     GenerationCancelResultSerializer,
     GenerationJobEnvelopeSerializer,
+    GenerationQuerySerializer,
     QueuedGenerationSerializer,
-    ResultReadSerializer,
     SDNextGenerationResultSerializer,
 )
+from generation.jobs.services import GenerationOptions
+from generation.results.serializers import ResultReadSerializer
 from loraforge.errors import NotFound
 from loraforge.query import query_int
 from loraforge.schema import CONFLICT

@@ -1,4 +1,4 @@
-"""REST endpoints of generation backends (SPEC 5.5.1): thin adapters around ``generation.services``."""
+"""REST endpoints of generation backends (SPEC 5.5.1): thin adapters around ``generation.backends.services``."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from generation import services
-from generation.models import GenerationBackend
-from generation.selectors import any_backend_enabled, backends_for_list
-from generation.serializers import (
+from generation.backends import services
+from generation.backends.selectors import any_backend_enabled, backends_for_list
+from generation.backends.serializers import (
     GenerationBackendCreateSerializer,
     GenerationBackendEnvelopeSerializer,
     GenerationBackendListSerializer,
     GenerationBackendSerializer,
     GenerationBackendUpdateSerializer,
 )
+from generation.models import GenerationBackend
 from loraforge.schema import CONFLICT
 from loraforge.views import UUIDLookupMixin
 

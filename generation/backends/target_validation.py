@@ -1,4 +1,5 @@
-"""Which generation backend a request may target (SPEC 5.3, 5.5.2): registered with the deliveries app."""
+"""Validation of which generation backend a request may target (SPEC 5.3, 5.5.2): registered with the deliveries
+app."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reads of the generation app."""
+"""Reads of generation backends."""
 
 from __future__ import annotations
 

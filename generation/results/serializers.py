@@ -1,5 +1,4 @@
-"""Output of the generation endpoints (SPEC 5.1 ResultRead and SDNextGenerationResult, 5.5.2-5.5.4) and the
-bodies of the result actions."""
+"""Output of the generation result endpoints (SPEC 5.1 ResultRead, 5.5.4) and the bodies of the result actions."""
 
 from __future__ import annotations
 
@@ -10,14 +9,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deliveries.models import DeliveryJob
-from deliveries.representation import DeliveryAdapterSerializer, DeliverySerializer, link_representation
+from deliveries.representation import DeliveryAdapterSerializer, link_representation
 from generation.models import GenerationResult
 from loraforge.fields import StrictBooleanField, StrictSerializer, StrictUUIDField
 from loraforge.media import media_url
 
 RATING_ERROR = "rating must be an integer between 0 and 5"
 IDS_LIMIT = 1000
-NORMALISED_STATUSES = "queued, processing, completed, failed or cancelled"
 NULLABLE_OBJECT = {"type": "object", "nullable": True, "additionalProperties": True}
 
 
@@ -161,86 +159,3 @@ class BulkFavoriteResultSerializer(serializers.Serializer[Any]):
 class BulkDeleteResultSerializer(serializers.Serializer[Any]):
     deleted = serializers.IntegerField()
     missing = serializers.ListField(child=serializers.UUIDField())
-
-
-# --- generation jobs -------------------------------------------------------------------------------
-
-
-class SDNextGenerationResultSerializer(serializers.Serializer[Any]):
-    """Documentation of ``generation.job_services.generation_result_payload``."""
-
-    job_id = serializers.UUIDField()
-    status = serializers.CharField(help_text=NORMALISED_STATUSES)
-    images = serializers.ListField(child=serializers.CharField(), allow_null=True)
-    progress = serializers.FloatField()
-    progress_percent = serializers.IntegerField()
-    current_step = serializers.IntegerField(allow_null=True)
-    total_steps = serializers.IntegerField(allow_null=True)
-    eta_seconds = serializers.FloatField(allow_null=True)
-    error_message = serializers.CharField(allow_null=True)
-    error_code = serializers.CharField(allow_null=True)
-    generation_info = serializers.DictField(allow_null=True)
-    warnings = serializers.ListField(child=serializers.CharField())
-    backend = serializers.CharField(allow_null=True)
-
-
-class CompositionSummarySerializer(serializers.Serializer[Any]):
-    prompt = serializers.CharField()
-    tokens = serializers.ListField(child=serializers.CharField())
-    triggers = serializers.ListField(child=serializers.CharField())
-    warnings = serializers.ListField(child=serializers.CharField())
-
-
-class ComposedGenerationResultSerializer(SDNextGenerationResultSerializer):
-    composition = CompositionSummarySerializer()
-
-
-class QueuedGenerationSerializer(serializers.Serializer[Any]):
-    delivery_id = serializers.UUIDField()
-    job_id = serializers.UUIDField()
-    status = serializers.CharField()
-
-
-class GenerationJobSerializer(DeliverySerializer):
-    """``Delivery`` with the normalised status, plus the raw status and the job's stored images."""
-
-    kind = serializers.CharField(help_text="`generation`")  # type: ignore[assignment]
-    status = serializers.CharField(help_text=NORMALISED_STATUSES)
-    raw_status = serializers.CharField(help_text="pending, running, succeeded, failed or cancelled")
-    results = ResultReadSerializer(many=True)
-
-
-class GenerationJobEnvelopeSerializer(serializers.Serializer[Any]):
-    delivery = GenerationJobSerializer()
-
-
-class GenerationCancelResultSerializer(serializers.Serializer[Any]):
-    success = serializers.BooleanField()
-    status = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ActiveGenerationJobSerializer(serializers.ModelSerializer[DeliveryJob]):
-    """An item of ``GET /generation/jobs/active`` with its camelCase compatibility keys."""
-
-    jobId = serializers.UUIDField(source="pk", read_only=True)
-    status = serializers.CharField(source="normalised_status", read_only=True)
-    progress_percent = serializers.IntegerField(read_only=True)
-    params = serializers.SerializerMethodField()
-    backend = serializers.CharField(source="backend_name", read_only=True, allow_null=True)
-    startTime = serializers.DateTimeField(source="started_at", read_only=True, allow_null=True)
-    result = serializers.JSONField(read_only=True)
-
-    class Meta:
-        model = DeliveryJob
-        fields = [
-            "id", "jobId", "prompt", "status", "progress", "progress_percent", "current_step", "total_steps",
-            "eta_seconds", "message", "error", "params", "backend", "created_at", "startTime", "finished_at",
-            "result",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-    @extend_schema_field({"type": "object", "additionalProperties": True})
-    def get_params(self, job: DeliveryJob) -> dict[str, Any]:
-        params = job.params if isinstance(job.params, dict) else {}
-        return {**generation_params_of(job), "backend": params.get("backend", job.requested_backend)}
