@@ -7,14 +7,14 @@ class DeliveriesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from deliveries.events import delivery_job_snapshots
+        from deliveries.events import job_snapshot_events
+        from deliveries.models import DeliveryJob
         from deliveries.recovery import delivery_jobs_recover
         from deliveries.runners import runner_register
         from deliveries.transports import CliRunner, HttpRunner
-        from loraforge.jobs.recovery import register_recovery_hook
-        from loraforge.jobs.snapshots import register_snapshot_provider
+        from loraforge.jobs.registry import JobKind, job_kind_register
 
-        register_snapshot_provider(delivery_job_snapshots)
-        register_recovery_hook(delivery_jobs_recover)
+        kind = JobKind(model=DeliveryJob, snapshot_events=job_snapshot_events, recover=delivery_jobs_recover)
+        job_kind_register(kind)
         runner_register(HttpRunner())
         runner_register(CliRunner())

@@ -7,12 +7,10 @@ best effort (``loraforge.progress.publish`` never raises).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from deliveries.models import DeliveryJob
-from loraforge.jobs.snapshots import SNAPSHOT_LIMIT
-from loraforge.models.jobs import ACTIVE_STATUSES, JobStatus
+from loraforge.models.jobs import JobStatus
 from loraforge.progress import JOB_PROGRESS, envelope, publish
 
 GENERATION_STARTED = "generation_started"
@@ -120,15 +118,3 @@ def job_snapshot_events(job: DeliveryJob) -> list[dict[str, Any]]:
     if job.is_terminal:
         events.append(envelope(GENERATION_COMPLETE, generation_complete_data(job, snapshot=True)))
     return events
-
-
-def delivery_job_snapshots(job_ids: list[str] | None) -> list[tuple[datetime, dict[str, Any]]]:
-    """The snapshot provider registered with ``loraforge.jobs`` (explicit ids, or up to 50 active jobs)."""
-    if job_ids is None:
-        jobs = list(DeliveryJob.objects.filter(status__in=ACTIVE_STATUSES).order_by("-created_at")[:SNAPSHOT_LIMIT])
-    else:
-        jobs = list(DeliveryJob.objects.filter(pk__in=job_ids))
-    pairs: list[tuple[datetime, dict[str, Any]]] = []
-    for job in jobs:
-        pairs.extend((job.created_at, event) for event in job_snapshot_events(job))
-    return pairs

@@ -37,13 +37,8 @@ task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_
 # Recovery sweeps every 60 s, sooner when jobs go stale sooner (LORAFORGE_JOB_STALE_SECONDS below 60).
 RECOVERY_PERIOD = float(min(60, settings.LORAFORGE_JOB_STALE_SECONDS))
 beat_schedule: dict[str, dict[str, Any]] = {
-    "recover-background-jobs": {
-        "task": "loraforge.recover_background_jobs",
-        "schedule": RECOVERY_PERIOD,
-        "options": {"queue": "default", "expires": RECOVERY_PERIOD * 0.9},
-    },
-    "recover-delivery-jobs": {
-        "task": "deliveries.recover_stale_jobs",
+    "recover-jobs": {  # every registered kind of job (loraforge.jobs.registry)
+        "task": "loraforge.recover_jobs",
         "schedule": RECOVERY_PERIOD,
         "options": {"queue": "default", "expires": RECOVERY_PERIOD * 0.9},
     },

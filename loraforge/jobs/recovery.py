@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
 from loraforge.jobs.background import JOB_TASKS, job_enqueue, job_publish
+from loraforge.jobs.registry import job_kinds
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import JobStatus, stale_running
 
@@ -67,20 +67,9 @@ def background_jobs_recover(*, dry_run: bool = False, requeue_all_pending: bool 
     return lines
 
 
-RecoveryHook = Callable[..., list[str]]
-_recovery_hooks: list[RecoveryHook] = []
-
-
-def register_recovery_hook(hook: RecoveryHook) -> None:
-    """An app's sweeper (``hook(dry_run=..., requeue_all_pending=...)``), run with the BackgroundJob one when
-    the embedded worker starts (the deliveries app registers its DeliveryJob recovery)."""
-    if hook not in _recovery_hooks:
-        _recovery_hooks.append(hook)
-
-
 def jobs_recover(*, dry_run: bool = False, requeue_all_pending: bool = False) -> list[str]:
-    """BackgroundJobs, then every registered app's jobs."""
-    lines = background_jobs_recover(dry_run=dry_run, requeue_all_pending=requeue_all_pending)
-    for hook in _recovery_hooks:
-        lines.extend(hook(dry_run=dry_run, requeue_all_pending=requeue_all_pending))
+    """Every registered kind's sweep (``BackgroundJob`` first); one line per job it moved."""
+    lines: list[str] = []
+    for kind in job_kinds():
+        lines.extend(kind.recover(dry_run=dry_run, requeue_all_pending=requeue_all_pending))
     return lines

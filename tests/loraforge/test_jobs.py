@@ -155,10 +155,10 @@ def test_requeue_failure_fails_the_job(monkeypatch):
 def test_recovery_task_is_scheduled_every_minute():
     from loraforge.celery import app
 
-    entry = app.conf.beat_schedule["recover-background-jobs"]
-    assert (entry["task"], entry["schedule"]) == ("loraforge.recover_background_jobs", 60.0)
+    entry = app.conf.beat_schedule["recover-jobs"]
+    assert (entry["task"], entry["schedule"]) == ("loraforge.recover_jobs", 60.0)
     app.loader.import_default_modules()  # what a worker does when it starts
-    assert "loraforge.recover_background_jobs" in app.tasks
+    assert "loraforge.recover_jobs" in app.tasks
 
 
 # --- the job reporter -----------------------------------------------------------------------------
@@ -282,11 +282,14 @@ def test_snapshot_of_all_jobs_lists_at_most_50_active_ones():
     assert {event["data"]["status"] for event in events} == {"pending"}
 
 
-def test_registered_snapshot_providers_are_asked_too(monkeypatch):
-    extra = {"type": "progress_update", "timestamp": "2025-01-01T00:00:00Z", "data": {"job_id": "x"}}
-    monkeypatch.setattr(snapshots, "_snapshot_providers", list(snapshots._snapshot_providers))
-    snapshots.register_snapshot_provider(lambda ids: [(timezone.now(), extra)])
-    assert snapshots.job_snapshots(["00000000-0000-4000-8000-000000000000"]) == [extra]
+def test_snapshots_cover_every_registered_kind_newest_first():
+    from deliveries.models import DeliveryJob
+
+    older = BackgroundJob.objects.create(kind="scan", created_at=timezone.now() - timedelta(minutes=1))
+    newer = DeliveryJob.objects.create(kind="delivery", mode="http", prompt="x")
+    events = snapshots.job_snapshots(None)
+    assert [event["data"]["job_id"] for event in events] == [str(newer.pk), str(older.pk)]
+    assert all(event["data"]["snapshot"] is True for event in events)
 
 
 @pytest.mark.django_db(transaction=True)
