@@ -8,9 +8,9 @@ class DeliveriesConfig(AppConfig):
 
     def ready(self) -> None:
         from deliveries.events import delivery_job_snapshots
+        from deliveries.http_cli_runners import CliRunner, HttpRunner
         from deliveries.recovery import delivery_jobs_recover
-        from deliveries.runners import runner_register
-        from deliveries.transports import CliRunner, HttpRunner
+        from deliveries.runner_registry import runner_register
         from loraforge.jobs.recovery import register_recovery_hook
         from loraforge.jobs.snapshots import register_snapshot_provider
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the deliveries app: thin wrappers around ``deliveries.running`` and ``deliveries.recovery``."""
+"""Celery tasks of the deliveries app: thin wrappers around ``deliveries.execution`` and ``deliveries.recovery``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
+from deliveries.execution import delivery_run
 from deliveries.recovery import delivery_jobs_recover
-from deliveries.running import delivery_run
 
 logger = logging.getLogger("loraforge.deliveries")
 
