@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from deliveries import events
 from deliveries.models import DeliveryJob
-from deliveries.runners import runner_for
+from deliveries.runner_registry import runner_for
 from deliveries.services import delivery_job_enqueue
 from loraforge.jobs.recovery import pending_cutoff
 from loraforge.models.jobs import JobStatus, stale_running

@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from deliveries.hosts import host_allowed, is_valid_host
 from deliveries.representation import DeliverySerializer
-from deliveries.runners import generation_targets
+from deliveries.runner_registry import generation_targets
 from loraforge.fields import (
     BoundedJSONObjectField,
     StrictBooleanField,

@@ -1,6 +1,6 @@
 """Delivery jobs: creation with their adapter links, enqueueing on commit, cancellation (SPEC 5.3, 5.4, 6.2).
 
-Views of both the deliveries and the generation app create jobs here; ``deliveries.running`` runs them in
+Views of both the deliveries and the generation app create jobs here; ``deliveries.execution`` runs them in
 the worker and ``deliveries.recovery`` sweeps orphans.
 """
 
@@ -20,7 +20,7 @@ from adapters.composition import composition_order_key
 from adapters.models import Adapter
 from deliveries import events
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryJobAdapter, DeliveryKind, DeliveryMode
-from deliveries.runners import generation_targets, runner_for
+from deliveries.runner_registry import generation_targets, runner_for
 from deliveries.selectors import estimated_duration
 from loraforge.errors import ServiceUnavailable
 from loraforge.jobs.cancel import job_cancel_with

@@ -1,4 +1,4 @@
-"""Celery tasks of the deliveries app: a thin wrapper around ``deliveries.running`` (the core's
+"""Celery tasks of the deliveries app: a thin wrapper around ``deliveries.execution`` (the core's
 ``loraforge.recover_jobs`` sweeps DeliveryJobs through the job registry)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from deliveries.running import delivery_run
+from deliveries.execution import delivery_run
 
 
 @shared_task(

@@ -34,7 +34,7 @@ from deliveries.services import (
     delivery_job_create,
     links_from_composition,
 )
-from loraforge.job_serializers import JobCancelResultSerializer
+from loraforge.jobs.serializers import JobCancelResultSerializer
 from loraforge.pagination import JobPagination
 from loraforge.response_cache import cached_json
 from loraforge.schema import CONFLICT

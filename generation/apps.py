@@ -6,7 +6,7 @@ class GenerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from deliveries.runners import runner_register, targets_register
+        from deliveries.runner_registry import runner_register, targets_register
         from generation import signals  # noqa: F401 - connects the receivers
         from generation.backends.services import backend_sync_default_on_start
         from generation.backends.target_validation import BackendTargets

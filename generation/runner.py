@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from adapters.models import Adapter
 from deliveries import events
+from deliveries.execution import delivery_fail
 from deliveries.models import DeliveryJob
-from deliveries.running import delivery_fail
 from deliveries.services import delivery_job_enqueue
 from generation.backends.leases import (
     backend_candidates,

@@ -11,7 +11,7 @@ from generation.backends.views import GenerationBackendViewSet
 from generation.jobs.views import GenerationJobViewSet
 from generation.results.views import GenerationResultViewSet
 from loraforge.errors import not_found_view
-from loraforge.job_views import BackgroundJobViewSet
+from loraforge.jobs.views import BackgroundJobViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):

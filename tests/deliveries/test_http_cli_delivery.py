@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from deliveries.execution import delivery_run
 from deliveries.models import DeliveryJob
-from deliveries.running import delivery_run
 from deliveries.tasks import run_delivery
 from loraforge import __version__
 from tests.deliveries.conftest import post

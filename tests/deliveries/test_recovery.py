@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from deliveries.execution import delivery_run
 from deliveries.models import DeliveryJob
 from deliveries.recovery import delivery_jobs_recover
-from deliveries.running import delivery_run
 from loraforge.models.jobs import JobStatus
 from tests.deliveries.conftest import make_job
 from tests.progress_events import EventRecorder, job_events

@@ -71,8 +71,8 @@ def wait_for():
 
 @pytest.fixture
 def run_job():
-    """``run_job(job)``: ``deliveries.running.delivery_run`` in this thread; returns the refreshed job."""
-    from deliveries.running import delivery_run
+    """``run_job(job)``: ``deliveries.execution.delivery_run`` in this thread; returns the refreshed job."""
+    from deliveries.execution import delivery_run
 
     def run(job, *, worker: str = "tests@host"):
         delivery_run(job_id=job.pk, worker=worker)
@@ -89,7 +89,7 @@ def start_job():
 
     from django.db import connection
 
-    from deliveries.running import delivery_run
+    from deliveries.execution import delivery_run
 
     threads = []
 

@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from deliveries.execution import delivery_run
 from deliveries.models import DeliveryJob
-from deliveries.running import delivery_run
 from generation.jobs import services as job_services
 from generation.models import GenerationResult
 from tests.factories import AdapterFactory

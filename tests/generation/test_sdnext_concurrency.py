@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from django.db import connection
 
+from deliveries.execution import delivery_run
 from deliveries.models import DeliveryJob
-from deliveries.running import delivery_run
 from generation.models import GenerationBackend
 from tests.fakes.sdnext import FakeSDNext, routes
 from tests.generation.factories import GenerationBackendFactory

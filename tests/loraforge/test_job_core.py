@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from deliveries.execution import delivery_run
 from deliveries.models import DeliveryJob
-from deliveries.running import delivery_run
 from deliveries.services import delivery_job_cancel
 from loraforge.errors import Conflict
 from loraforge.jobs import cancel as cancel_module
@@ -98,7 +98,7 @@ def driver(request: pytest.FixtureRequest) -> Driver:
 
 
 def _row(job: JobRecord) -> dict[str, Any]:
-    return type(job)._default_manager.filter(pk=job.pk).values().get()
+    return dict(type(job)._default_manager.filter(pk=job.pk).values().get())
 
 
 # --- conditional transitions (SPEC 6.2.1) ----------------------------------------------------------
@@ -141,6 +141,7 @@ def test_heartbeat_renews_a_running_job_only(driver: Driver):
     driver.start(job)
     type(job)._default_manager.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
     assert job.heartbeat() is True
+    assert job.heartbeat_at is not None
     assert timezone.now() - job.heartbeat_at < timedelta(seconds=5)
     assert job.heartbeat_is_fresh()
 
@@ -247,7 +248,7 @@ def test_a_task_past_its_deadline_fails_its_job(driver: Driver, lora_dir: Path, 
 @pytest.mark.django_db(transaction=True)
 def test_without_a_deadline_the_same_task_runs(driver: Driver, lora_dir: Path, monkeypatch):
     write_safetensors(lora_dir / "a.safetensors")
-    monkeypatch.setattr("deliveries.transports.host_allowed", lambda host, port, allowed: False)
+    monkeypatch.setattr("deliveries.http_cli_runners.host_allowed", lambda host, port, allowed: False)
     job = driver.create()
     driver.run_task(job)
     job.refresh_from_db()

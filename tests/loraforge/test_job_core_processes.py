@@ -136,6 +136,11 @@ def _reload(job: JobRecord) -> JobRecord:
     return type(job)._default_manager.get(pk=job.pk)
 
 
+def _terminal(job: JobRecord) -> JobRecord | None:
+    row = _reload(job)
+    return row if row.is_terminal else None
+
+
 def _heartbeat_age(job: JobRecord) -> float:
     from django.utils import timezone
 
@@ -166,7 +171,7 @@ def test_a_worker_killed_mid_job_leaves_a_job_the_next_worker_recovers(
         fake.steps_delay = 0.02
         second = _start_worker(procs, env)  # a worker's start runs the sweep of every kind (SPEC 6.2.6)
         recovered = wait_until(
-            lambda: (row := _reload(job)).is_terminal and row,
+            lambda: _terminal(job),
             timeout=90,
             what="the job to be recovered",
             procs=[second],
@@ -188,9 +193,7 @@ def test_a_thread_pool_worker_ends_a_job_at_its_time_limit(
     with ProcessSet(tmp_path / "logs") as procs:
         worker = _start_worker(procs, env)
         _send_again(redis_url, sent_tasks, soft_time_limit=1, time_limit=120)
-        ended = wait_until(
-            lambda: (row := _reload(job)).is_terminal and row, timeout=90, what="the job to end", procs=[worker]
-        )
+        ended = wait_until(lambda: _terminal(job), timeout=90, what="the job to end", procs=[worker])
     assert (ended.status, ended.error) == ("failed", TIME_LIMIT_EXCEEDED)
     if isinstance(ended, DeliveryJob):
         assert ended.error_code == "task_timeout"

@@ -11,9 +11,9 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from deliveries import runners
+from deliveries import runner_registry
+from deliveries.execution import TIME_LIMIT_EXCEEDED, UNEXPECTED_ERROR, delivery_run, heartbeat_ticker
 from deliveries.models import DeliveryJob
-from deliveries.running import TIME_LIMIT_EXCEEDED, UNEXPECTED_ERROR, delivery_run, heartbeat_ticker
 from deliveries.selectors import estimated_duration
 from loraforge.models.jobs import JobStatus
 from tests.deliveries.conftest import make_job
@@ -48,13 +48,13 @@ def scripted():
 
     def register(mode: str, action: Any) -> ScriptedRunner:
         runner = ScriptedRunner(mode, action)
-        runners.runner_register(runner)
+        runner_registry.runner_register(runner)
         registered.append(mode)
         return runner
 
     yield register
     for mode in registered:
-        runners._runners.pop(mode, None)
+        runner_registry._runners.pop(mode, None)
 
 
 def _raise(exc: BaseException) -> Any:

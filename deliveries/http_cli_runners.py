@@ -14,9 +14,9 @@ from django.conf import settings
 from urllib3.exceptions import ReadTimeoutError
 
 from deliveries import events
+from deliveries.execution import delivery_fail, heartbeat_ticker
 from deliveries.hosts import host_allowed
 from deliveries.models import DeliveryJob
-from deliveries.running import delivery_fail, heartbeat_ticker
 from deliveries.services import OTHER_TIME_LIMIT
 from loraforge import __version__
 

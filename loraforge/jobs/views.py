@@ -8,13 +8,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from loraforge.job_filters import BackgroundJobFilterSet
-from loraforge.job_serializers import (
+from loraforge.jobs.background import JOB_CANCELLED, job_cancel
+from loraforge.jobs.filters import BackgroundJobFilterSet
+from loraforge.jobs.serializers import (
     BackgroundJobEnvelopeSerializer,
     BackgroundJobSerializer,
     JobCancelResultSerializer,
 )
-from loraforge.jobs.background import JOB_CANCELLED, job_cancel
 from loraforge.models import BackgroundJob
 from loraforge.pagination import JobPagination
 from loraforge.schema import CONFLICT

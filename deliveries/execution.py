@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from deliveries import events
 from deliveries.models import DeliveryJob
-from deliveries.runners import runner_for
+from deliveries.runner_registry import runner_for
 from loraforge.jobs.deadline import TIME_LIMIT_EXCEEDED, deadline_check
 from loraforge.jobs.heartbeat import Ticker
 from loraforge.models.jobs import JobStatus
