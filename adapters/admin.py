@@ -16,7 +16,16 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from adapters.models import CURATABLE_FIELDS, ORDINAL_MAX, ORDINAL_MIN, WEIGHT_MAX, WEIGHT_MIN, Adapter, ScannedFile
+from adapters.models import (
+    CURATABLE_FIELDS,
+    ORDINAL_MAX,
+    ORDINAL_MIN,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    Adapter,
+    ScannedFile,
+    file_missing_filter,
+)
 from adapters.scanner.engine import adapter_rescan
 from adapters.selectors import tag_counts
 from adapters.serializers import AdapterUpdateSerializer
@@ -163,11 +172,8 @@ class FileMissingFilter(admin.SimpleListFilter):
         return [("yes", "Yes"), ("no", "No")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(missing_since__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(missing_since__isnull=True)
-        return queryset
+        value = self.value()
+        return queryset.filter(file_missing_filter(value == "yes")) if value in ("yes", "no") else queryset
 
 
 class TagFilter(admin.SimpleListFilter):
@@ -278,7 +284,7 @@ class AdapterAdmin(admin.ModelAdmin):
 
     @admin.display(description="File")
     def file_state(self, adapter: Adapter) -> str:
-        if adapter.missing_since is not None:
+        if adapter.file_missing:
             state = "missing"
         elif adapter.header_error:
             state = "header error"

@@ -175,7 +175,7 @@ def _warnings(
         warnings.append(f"Duplicate sdnext_name '{group.sdnext_name}' ({_names(group.members)}): kept weight {kept}")
     if zero := [candidate for candidate in emitted if format_weight(candidate.weight) == "0"]:
         warnings.append(f"Adapters with zero weight: {_names(zero)}")
-    if missing := [candidate for candidate in emitted if candidate.adapter.missing_since is not None]:
+    if missing := [candidate for candidate in emitted if candidate.adapter.file_missing]:
         warnings.append(f"Adapter files missing: {_names(missing)}")
     families = _family_groups(emitted)
     if len(families) > 1:

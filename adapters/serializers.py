@@ -87,7 +87,7 @@ class AdapterSerializer(serializers.ModelSerializer[Adapter]):
 
     @extend_schema_field({"type": "boolean"})
     def get_file_missing(self, adapter: Adapter) -> bool:
-        return adapter.missing_since is not None
+        return adapter.file_missing
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_preview_url(self, adapter: Adapter) -> str | None:
@@ -111,7 +111,7 @@ def _iso(value: datetime | None) -> str | None:
 Reader = tuple[str, Callable[[Adapter], Any]]
 _COMPUTED: dict[str, Callable[[Adapter], Any]] = {
     "id": lambda adapter: str(adapter.pk),
-    "file_missing": lambda adapter: adapter.missing_since is not None,
+    "file_missing": lambda adapter: adapter.file_missing,
     "preview_url": preview_url,
     "embedding_status": embedding_status,
 }
