@@ -72,8 +72,10 @@ def lora_token(sdnext_name: str, weight: float) -> str:
 
 
 def is_reserved_sdnext_name(sdnext_name: str) -> bool:
-    """Names SDNext's tag parser cannot read back: empty, or with ``:``, ``<``, ``>`` or a line break."""
-    return not sdnext_name or _RESERVED.search(sdnext_name) is not None
+    """The one ``sdnext_name`` rule (SPEC 5.2, 6.1): names composition cannot print in ``<lora:NAME:W>`` (SDNext's
+    tag parser would not read them back), which the API therefore refuses: empty, with ``:``, ``<``, ``>`` or a line
+    break (any that ``str.splitlines`` breaks on), or starting with ``/``."""
+    return not sdnext_name or sdnext_name.startswith("/") or _RESERVED.search(sdnext_name) is not None
 
 
 def composition_order_key(adapter: Adapter) -> tuple[bool, int, str, UUID]:

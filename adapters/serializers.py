@@ -12,6 +12,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from adapters.composition import is_reserved_sdnext_name
 from adapters.models import (
     CURATABLE_FIELDS,
     ORDINAL_MAX,
@@ -38,7 +39,6 @@ from loraforge.fields import (
 )
 
 SDNEXT_NAME_ERROR = "sdnext_name must not contain ':', '<', '>', line breaks or start with '/'"
-_SDNEXT_FORBIDDEN = re.compile(r"[:<>\r\n]")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -212,7 +212,7 @@ class AdapterWriteSerializer(StrictSerializer):
     read_only_names = frozenset(AdapterDetailSerializer.Meta.fields)
 
     def validate_sdnext_name(self, value: str) -> str:
-        if _SDNEXT_FORBIDDEN.search(value) or value.startswith("/"):
+        if is_reserved_sdnext_name(value):
             raise serializers.ValidationError(SDNEXT_NAME_ERROR)
         return value
 
