@@ -228,3 +228,15 @@ def prompt_compose(
         warnings=warnings,
         adapters=[_summary(candidate) for candidate in emitted],
     )
+
+
+def prompt_compose_request(request: Mapping[str, Any]) -> Composition:
+    """``prompt_compose`` of a validated compose request: the body of ``POST /compose`` or the ``compose_request`` of
+    ``compose-and-generate`` (SPEC 5.3)."""
+    return prompt_compose(
+        prefix=request["prefix"],
+        suffix=request["suffix"],
+        include_triggers=request["include_triggers"],
+        adapter_ids=request["adapter_ids"],
+        weight_overrides=request["weight_overrides"],
+    )
