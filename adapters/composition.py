@@ -72,8 +72,10 @@ def lora_token(sdnext_name: str, weight: float) -> str:
 
 
 def is_reserved_sdnext_name(sdnext_name: str) -> bool:
-    """Names SDNext's tag parser cannot read back: empty, or with ``:``, ``<``, ``>`` or a line break."""
-    return not sdnext_name or _RESERVED.search(sdnext_name) is not None
+    """The one ``sdnext_name`` rule (SPEC 5.2, 6.1): names composition cannot print in ``<lora:NAME:W>`` (SDNext's
+    tag parser would not read them back), which the API therefore refuses: empty, with ``:``, ``<``, ``>`` or a line
+    break (any that ``str.splitlines`` breaks on), or starting with ``/``."""
+    return not sdnext_name or sdnext_name.startswith("/") or _RESERVED.search(sdnext_name) is not None
 
 
 def composition_order_key(adapter: Adapter) -> tuple[bool, int, str, UUID]:
@@ -175,7 +177,7 @@ def _warnings(
         warnings.append(f"Duplicate sdnext_name '{group.sdnext_name}' ({_names(group.members)}): kept weight {kept}")
     if zero := [candidate for candidate in emitted if format_weight(candidate.weight) == "0"]:
         warnings.append(f"Adapters with zero weight: {_names(zero)}")
-    if missing := [candidate for candidate in emitted if candidate.adapter.missing_since is not None]:
+    if missing := [candidate for candidate in emitted if candidate.adapter.file_missing]:
         warnings.append(f"Adapter files missing: {_names(missing)}")
     families = _family_groups(emitted)
     if len(families) > 1:
@@ -225,4 +227,16 @@ def prompt_compose(
         triggers=triggers,
         warnings=warnings,
         adapters=[_summary(candidate) for candidate in emitted],
+    )
+
+
+def prompt_compose_request(request: Mapping[str, Any]) -> Composition:
+    """``prompt_compose`` of a validated compose request: the body of ``POST /compose`` or the ``compose_request`` of
+    ``compose-and-generate`` (SPEC 5.3)."""
+    return prompt_compose(
+        prefix=request["prefix"],
+        suffix=request["suffix"],
+        include_triggers=request["include_triggers"],
+        adapter_ids=request["adapter_ids"],
+        weight_overrides=request["weight_overrides"],
     )

@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
 
-from adapters.models import Adapter, AdapterTag, BaseFamily, HashStatus, search_index_for
+from adapters.models import Adapter, AdapterTag, BaseFamily, HashStatus, file_missing_filter, search_index_for
 from adapters.tags import normalize_tag
 from loraforge.filters import BoolFilter, choice_error
 
@@ -85,7 +85,7 @@ class AdapterFilterSet(django_filters.FilterSet):
     def filter_missing(self, queryset: QuerySet[Adapter], name: str, value: bool | None) -> QuerySet[Adapter]:
         if value is None:
             return queryset
-        return queryset.filter(missing_since__isnull=not value)
+        return queryset.filter(file_missing_filter(value))
 
     def filter_tags(self, queryset: QuerySet[Adapter], name: str, value: str) -> QuerySet[Adapter]:
         """Through the trigger-kept ``AdapterTag`` index: ``any`` is one ``IN``, ``all`` one ``IN`` per tag."""

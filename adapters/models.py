@@ -204,7 +204,13 @@ class Adapter(models.Model):
 
     @property
     def file_missing(self) -> bool:
+        """The adapter's file is not present on this host (a scan stamped ``missing_since``)."""
         return self.missing_since is not None
+
+
+def file_missing_filter(missing: bool) -> models.Q:
+    """The queryset condition of ``Adapter.file_missing``."""
+    return models.Q(missing_since__isnull=not missing)
 
 
 def search_index_for(*values: str | None) -> str:

@@ -12,6 +12,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from adapters.composition import is_reserved_sdnext_name
 from adapters.models import (
     CURATABLE_FIELDS,
     ORDINAL_MAX,
@@ -38,7 +39,6 @@ from loraforge.fields import (
 )
 
 SDNEXT_NAME_ERROR = "sdnext_name must not contain ':', '<', '>', line breaks or start with '/'"
-_SDNEXT_FORBIDDEN = re.compile(r"[:<>\r\n]")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -87,7 +87,7 @@ class AdapterSerializer(serializers.ModelSerializer[Adapter]):
 
     @extend_schema_field({"type": "boolean"})
     def get_file_missing(self, adapter: Adapter) -> bool:
-        return adapter.missing_since is not None
+        return adapter.file_missing
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_preview_url(self, adapter: Adapter) -> str | None:
@@ -111,7 +111,7 @@ def _iso(value: datetime | None) -> str | None:
 Reader = tuple[str, Callable[[Adapter], Any]]
 _COMPUTED: dict[str, Callable[[Adapter], Any]] = {
     "id": lambda adapter: str(adapter.pk),
-    "file_missing": lambda adapter: adapter.missing_since is not None,
+    "file_missing": lambda adapter: adapter.file_missing,
     "preview_url": preview_url,
     "embedding_status": embedding_status,
 }
@@ -212,7 +212,7 @@ class AdapterWriteSerializer(StrictSerializer):
     read_only_names = frozenset(AdapterDetailSerializer.Meta.fields)
 
     def validate_sdnext_name(self, value: str) -> str:
-        if _SDNEXT_FORBIDDEN.search(value) or value.startswith("/"):
+        if is_reserved_sdnext_name(value):
             raise serializers.ValidationError(SDNEXT_NAME_ERROR)
         return value
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
-from adapters.admin import DeferringChangeList
+from adapters.admin.display import DeferringChangeList
 from deliveries.events import result_images
 from deliveries.models import DeliveryJob, DeliveryOrigin
 from deliveries.representation import with_links

@@ -35,6 +35,9 @@ TEMPLATE_ERROR = "template must contain {prompt}"
 EMPTY_PROMPT_ERROR = "prompt must not be empty"
 HTTP_PARAMS = ("host", "port", "path", "scheme", "headers", "timeout_seconds")
 SDNEXT_OPTIONS = ("mode", "save_images", "return_format")
+# GenerationParams defaults (SPEC 5.1), the one definition: request validation fills them in, the SDNext payload
+# falls back on them. The sampler settings come from ``SDNEXT_DEFAULT_*``, read when used so overrides apply.
+FIXED_GENERATION_DEFAULTS: dict[str, Any] = {"width": 512, "height": 512, "seed": -1, "batch_size": 1, "n_iter": 1}
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 
@@ -74,8 +77,22 @@ class ObjectSerializer(StrictSerializer):
 # --- generation parameters ------------------------------------------------------------------
 
 
-def _dimension(default: int) -> StrictIntegerField:
-    return StrictIntegerField(min_value=64, max_value=4096, default=default)
+def generation_defaults() -> dict[str, Any]:
+    """Every defaulted GenerationParams key with its default (SPEC 5.1)."""
+    return {
+        "steps": settings.SDNEXT_DEFAULT_STEPS,
+        "sampler_name": settings.SDNEXT_DEFAULT_SAMPLER,
+        "cfg_scale": settings.SDNEXT_DEFAULT_CFG_SCALE,
+        **FIXED_GENERATION_DEFAULTS,
+    }
+
+
+def _generation_default(name: str) -> Callable[[], Any]:
+    return lambda: generation_defaults()[name]
+
+
+def _dimension(name: str) -> StrictIntegerField:
+    return StrictIntegerField(min_value=64, max_value=4096, default=FIXED_GENERATION_DEFAULTS[name])
 
 
 def _check_override_settings(value: dict[str, Any]) -> None:
@@ -92,14 +109,14 @@ class GenerationParamsSerializer(ObjectSerializer):
 
     prompt = StrictCharField(max_length=PROMPT_MAX_LENGTH, allow_blank=True, default="")
     negative_prompt = StrictCharField(max_length=PROMPT_MAX_LENGTH, allow_blank=True, allow_null=True, default=None)
-    steps = StrictIntegerField(min_value=1, max_value=150, default=_setting("SDNEXT_DEFAULT_STEPS", 20))
-    sampler_name = StrictCharField(min_length=1, max_length=100, default=_setting("SDNEXT_DEFAULT_SAMPLER", "DPM++ 2M"))
-    cfg_scale = StrictFloatField(min_value=0, max_value=30, default=_setting("SDNEXT_DEFAULT_CFG_SCALE", 7.0))
-    width = _dimension(512)
-    height = _dimension(512)
-    seed = StrictIntegerField(min_value=-1, max_value=4_294_967_295, default=-1)
-    batch_size = StrictIntegerField(min_value=1, max_value=16, default=1)
-    n_iter = StrictIntegerField(min_value=1, max_value=16, default=1)
+    steps = StrictIntegerField(min_value=1, max_value=150, default=_generation_default("steps"))
+    sampler_name = StrictCharField(min_length=1, max_length=100, default=_generation_default("sampler_name"))
+    cfg_scale = StrictFloatField(min_value=0, max_value=30, default=_generation_default("cfg_scale"))
+    width = _dimension("width")
+    height = _dimension("height")
+    seed = StrictIntegerField(min_value=-1, max_value=4_294_967_295, default=FIXED_GENERATION_DEFAULTS["seed"])
+    batch_size = StrictIntegerField(min_value=1, max_value=16, default=FIXED_GENERATION_DEFAULTS["batch_size"])
+    n_iter = StrictIntegerField(min_value=1, max_value=16, default=FIXED_GENERATION_DEFAULTS["n_iter"])
     denoising_strength = StrictFloatField(min_value=0, max_value=1, allow_null=True, default=None)
     checkpoint = StrictCharField(max_length=255, allow_null=True, default=None)
     override_settings = BoundedJSONObjectField(max_kib=64, allow_null=True, default=None)

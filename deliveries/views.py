@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from adapters.composition import Composition, prompt_compose
+from adapters.composition import Composition, prompt_compose_request
 from adapters.selectors import catalogue_version
 from deliveries.compose_serializers import ComposeRequestSerializer, ComposeResponseSerializer, composition_payload
 from deliveries.filters import DeliveryJobFilterSet
@@ -93,13 +93,7 @@ class ComposeView(APIView):
         serializer = ComposeRequestSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        composition = prompt_compose(
-            prefix=data["prefix"],
-            suffix=data["suffix"],
-            include_triggers=data["include_triggers"],
-            adapter_ids=data["adapter_ids"],
-            weight_overrides=data["weight_overrides"],
-        )
+        composition = prompt_compose_request(data)
         delivery = None if data["delivery"] is None else _deliver_composition(data["delivery"], composition)
         return Response(composition_payload(composition, delivery))
 

@@ -50,10 +50,6 @@ def embedded_worker_wanted(*, is_server: bool) -> bool:
     return is_server and not settings.REDIS_URL
 
 
-def embedded_worker_running() -> bool:
-    return _running is not None
-
-
 def start_embedded_worker(*, ready_timeout: float = READY_TIMEOUT) -> Any:
     """Start the worker (and, on the in-memory broker, beat) once per process; returns the WorkController.
 

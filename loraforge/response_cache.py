@@ -78,9 +78,3 @@ def cached_json(
 
     body = response_cache(cache).get_or_render((version, key), render)
     return HttpResponse(body, content_type=JSON_CONTENT_TYPE)
-
-
-def clear_all() -> None:
-    with _caches_lock:
-        for cache in _caches.values():
-            cache.clear()

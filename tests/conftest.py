@@ -33,9 +33,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _fresh_response_caches() -> None:
     """Each test starts with empty in-process response caches (a rolled-back test leaves entries behind)."""
-    from loraforge.response_cache import clear_all
+    from loraforge import response_cache
 
-    clear_all()
+    with response_cache._caches_lock:
+        for cache in response_cache._caches.values():
+            cache.clear()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Real, tiny LoRA files on disk for tests, written with the ``safetensors`` package."""
+"""Real, tiny LoRA files on disk for tests, written with the ``safetensors`` package, and read back as a scan does."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from typing import Any
 
 import numpy as np
 from safetensors.numpy import save_file
+
+from adapters.scanner.ingest import make_facts
+from adapters.scanner.inspect import FileFacts, header_limit_bytes
+from adapters.scanner.paths import model_format
+from adapters.scanner.reading import read_model_file
+from adapters.scanner.walk import WalkedFile
 
 KOHYA_METADATA: dict[str, str] = {
     "ss_output_name": "celestial_anime_v2",
@@ -46,3 +52,12 @@ def write_raw_header(path: Path, header: bytes, *, declared_length: int | None =
 
 def metadata_of(**extra: Any) -> dict[str, str]:
     return {**KOHYA_METADATA, **{key: str(value) for key, value in extra.items()}}
+
+
+def inspect_file(path: Path, *, compute_hash: bool) -> FileFacts:
+    """What a scan learns from one model file without sidecars, read and built by the scan's own functions."""
+    fmt = model_format(path) or "safetensors"
+    stat = path.stat()
+    header_limit = header_limit_bytes()
+    read = read_model_file(path, fmt=fmt, size=stat.st_size, header_limit=header_limit, compute_hash=compute_hash)
+    return make_facts(WalkedFile(path=path, stat=stat), fmt, read.sha256, read.header)

@@ -1,8 +1,8 @@
-"""Everything LoRAForge learns from one model file without sidecars: stat, header, hash."""
+"""Everything LoRAForge learns from one model file without sidecars: stat, header, hash (built by
+``adapters.scanner.ingest.make_facts``)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,10 +10,9 @@ from typing import Any
 
 from django.conf import settings
 
-from adapters.scanner.basemodel import BaseModel, detect_base_model
-from adapters.scanner.hashing import sha256_file
-from adapters.scanner.headers import Header, HeaderFields, derive_fields, read_header
-from adapters.scanner.paths import file_stem, model_format
+from adapters.scanner.basemodel import BaseModel
+from adapters.scanner.headers import Header, HeaderFields
+from adapters.scanner.paths import file_stem
 
 
 @dataclass(frozen=True)
@@ -39,32 +38,6 @@ class FileFacts:
 
 def header_limit_bytes() -> int:
     return int(settings.LORAFORGE_HEADER_MAX_MB) * 1024 * 1024
-
-
-def inspect_file(path: Path, *, compute_hash: bool) -> FileFacts:
-    """Stat, read the header (safetensors only; .pt/.ckpt are never parsed) and optionally hash.
-
-    Raises ``OSError`` when the file cannot be read.
-    """
-    fmt = model_format(path) or "safetensors"
-    stat = os.stat(path)
-    header = Header(metadata=None)
-    if fmt == "safetensors":
-        with open(path, "rb") as handle:
-            header = read_header(handle, stat.st_size, header_limit_bytes())
-    fields = derive_fields(header.metadata)
-    base = detect_base_model(metadata=header.metadata, file_name=path.name)
-    digest = sha256_file(path) if compute_hash else None
-    return FileFacts(
-        path=path,
-        format=fmt,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        header=header,
-        fields=fields,
-        base=base,
-        sha256=digest,
-    )
 
 
 def header_field_values(facts: FileFacts) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Coalesce
 from rest_framework.exceptions import ValidationError
 
-from adapters.composition import Composition, prompt_compose
+from adapters.composition import Composition, prompt_compose_request
 from deliveries.events import result_images
 from deliveries.models import PROMPT_MAX_LENGTH, DeliveryJob, DeliveryKind, DeliveryMode
 from deliveries.representation import with_links
@@ -88,13 +88,7 @@ def generation_job_create(
 
 def generation_compose(*, compose_request: Mapping[str, Any]) -> Composition:
     """The composition of ``compose-and-generate``; 400 when it has no tokens or is too long for a job."""
-    composition = prompt_compose(
-        prefix=compose_request["prefix"],
-        suffix=compose_request["suffix"],
-        include_triggers=compose_request["include_triggers"],
-        adapter_ids=compose_request["adapter_ids"],
-        weight_overrides=compose_request["weight_overrides"],
-    )
+    composition = prompt_compose_request(compose_request)
     if not composition.tokens:
         raise ValidationError({"non_field_errors": [NO_ACTIVE_ADAPTERS]})
     if len(composition.prompt) > PROMPT_MAX_LENGTH:

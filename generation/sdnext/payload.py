@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
-
 from deliveries.models import DeliveryJob
-
-FIXED_DEFAULTS: dict[str, Any] = {"width": 512, "height": 512, "seed": -1, "batch_size": 1, "n_iter": 1}
+from deliveries.serializers import generation_defaults
 
 
 def generation_params(job: DeliveryJob) -> dict[str, Any]:
@@ -17,15 +14,6 @@ def generation_params(job: DeliveryJob) -> dict[str, Any]:
     params = job.params if isinstance(job.params, dict) else {}
     stored = params.get("generation_params")
     return dict(stored) if isinstance(stored, dict) else {}
-
-
-def _defaults() -> dict[str, Any]:
-    return {
-        "steps": settings.SDNEXT_DEFAULT_STEPS,
-        "sampler_name": settings.SDNEXT_DEFAULT_SAMPLER,
-        "cfg_scale": settings.SDNEXT_DEFAULT_CFG_SCALE,
-        **FIXED_DEFAULTS,
-    }
 
 
 def _override_settings(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,7 +28,7 @@ def txt2img_payload(prompt: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The body of ``POST /sdapi/v1/txt2img``. Never the top-level ``sd_model_checkpoint`` (it would switch
     SDNext's model permanently): a checkpoint goes into ``override_settings``, restored afterwards."""
     payload: dict[str, Any] = {"prompt": prompt, "negative_prompt": params.get("negative_prompt") or ""}
-    for key, default in _defaults().items():
+    for key, default in generation_defaults().items():
         value = params.get(key)
         payload[key] = default if value is None else value
     if params.get("denoising_strength") is not None:

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from adapters.admin import TagFilter
+from adapters.admin.filters import TagFilter
 from adapters.models import Adapter, ScannedFile
 from tests.factories import AdapterFactory
 

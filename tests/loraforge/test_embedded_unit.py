@@ -149,7 +149,7 @@ def test_stop_embedded_worker_stops_the_worker_thread(monkeypatch) -> None:
 
     assert worker.stopped_with == 0
     assert not thread.is_alive()
-    assert not embedded.embedded_worker_running()
+    assert embedded._running is None
 
 
 def test_stop_embedded_worker_gives_up_after_its_timeout(monkeypatch) -> None:
@@ -160,7 +160,7 @@ def test_stop_embedded_worker_gives_up_after_its_timeout(monkeypatch) -> None:
 
     try:
         assert embedded.stop_embedded_worker(timeout=0.3) is False
-        assert not embedded.embedded_worker_running()
+        assert embedded._running is None
     finally:
         worker.release.set()
 

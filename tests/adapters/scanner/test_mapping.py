@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 from adapters.models import Adapter
-from adapters.scanner.inspect import inspect_file
 from adapters.scanner.mapping import ImportedFields, apply_imported, map_fields
 from adapters.scanner.sidecars import find_sidecars, read_sidecars
-from tests.lora_files import metadata_of, write_safetensors
+from tests.lora_files import inspect_file, metadata_of, write_safetensors
 from tests.sidecar_files import a1111, civitai_file, civitai_model, civitai_version, lora_manager, write_json
 
 STEM = "celestial_anime_v2"
