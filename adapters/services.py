@@ -18,8 +18,11 @@ from adapters.models import CURATABLE_FIELDS, WEIGHT_MAX, WEIGHT_MIN, Adapter, H
 from adapters.scanner.engine import adapter_rescan, register_file, registered_file_row, remember_registered_file
 from adapters.scanner.identity import name_holder
 from adapters.signals import adapters_imported
+from loraforge.jobs.enqueue import task_send
 
 logger = logging.getLogger("loraforge.adapters")
+
+HASH_TASK = "adapters.hash_adapter_file"
 
 NAME_VERSION_TAKEN = "adapter with this name and version already exists"
 FILE_TAKEN = "an adapter already exists for this file"
@@ -89,10 +92,8 @@ def _after_create(adapter_id: UUID, *, hash_pending: bool) -> None:
 
 
 def enqueue_hash(adapter_id: UUID) -> None:
-    from adapters.tasks import hash_adapter_file
-
     try:
-        hash_adapter_file.delay(str(adapter_id))
+        task_send(HASH_TASK, args=[str(adapter_id)])
     except Exception:  # the broker is down: the adapter stays "pending" and a rescan hashes it
         logger.exception("Could not queue hashing of adapter %s", adapter_id)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from deliveries.models import DeliveryJob
 from loraforge.models.jobs import JobStatus
-from loraforge.progress import JOB_PROGRESS, envelope, publish
+from loraforge.progress import JOB_PROGRESS, envelope, job_progress_data, publish
 
 GENERATION_STARTED = "generation_started"
 PROGRESS_UPDATE = "progress_update"
@@ -56,17 +56,8 @@ def generation_complete_data(job: DeliveryJob, *, snapshot: bool = False) -> dic
     }
 
 
-def job_progress_data(job: DeliveryJob, *, snapshot: bool = False) -> dict[str, Any]:
-    return {
-        "job_id": str(job.pk),
-        "kind": "delivery",
-        "status": job.status,
-        "progress": job.progress,
-        "message": job.message,
-        "result": job.result if job.is_terminal else None,
-        "error": job.error,
-        "snapshot": snapshot,
-    }
+def delivery_progress_data(job: DeliveryJob, *, snapshot: bool = False) -> dict[str, Any]:
+    return job_progress_data(job, kind="delivery", snapshot=snapshot)
 
 
 def generation_started_data(job: DeliveryJob, *, estimated_duration: float | None) -> dict[str, Any]:
@@ -87,7 +78,7 @@ def publish_started(job: DeliveryJob, *, estimated_duration: float | None = None
     if job.is_generation:
         publish(job.pk, GENERATION_STARTED, generation_started_data(job, estimated_duration=estimated_duration))
     else:
-        publish(job.pk, JOB_PROGRESS, job_progress_data(job))
+        publish(job.pk, JOB_PROGRESS, delivery_progress_data(job))
 
 
 def publish_progress(job: DeliveryJob) -> None:
@@ -95,7 +86,7 @@ def publish_progress(job: DeliveryJob) -> None:
     if job.is_generation:
         publish(job.pk, PROGRESS_UPDATE, progress_update_data(job))
     else:
-        publish(job.pk, JOB_PROGRESS, job_progress_data(job))
+        publish(job.pk, JOB_PROGRESS, delivery_progress_data(job))
 
 
 def publish_terminal(job: DeliveryJob) -> None:
@@ -105,7 +96,7 @@ def publish_terminal(job: DeliveryJob) -> None:
         publish(job.pk, PROGRESS_UPDATE, progress_update_data(job))
         publish(job.pk, GENERATION_COMPLETE, generation_complete_data(job))
     else:
-        publish(job.pk, JOB_PROGRESS, job_progress_data(job))
+        publish(job.pk, JOB_PROGRESS, delivery_progress_data(job))
 
 
 # --- snapshots on subscribe --------------------------------------------------------------------
@@ -113,7 +104,7 @@ def publish_terminal(job: DeliveryJob) -> None:
 
 def job_snapshot_events(job: DeliveryJob) -> list[dict[str, Any]]:
     if not job.is_generation:
-        return [envelope(JOB_PROGRESS, job_progress_data(job, snapshot=True))]
+        return [envelope(JOB_PROGRESS, delivery_progress_data(job, snapshot=True))]
     events = [envelope(PROGRESS_UPDATE, progress_update_data(job, snapshot=True))]
     if job.is_terminal:
         events.append(envelope(GENERATION_COMPLETE, generation_complete_data(job, snapshot=True)))

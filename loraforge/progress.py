@@ -33,6 +33,24 @@ def envelope(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"type": event_type, "timestamp": iso_timestamp(), "data": data}
 
 
+def job_progress_data(job: Any, *, kind: str, snapshot: bool = False, omit: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``data`` of a ``job_progress`` event for a job row of any kind (a ``JobRecord``): ``result`` only once
+    the job is terminal, without the keys in ``omit``."""
+    result = job.result if job.is_terminal else None
+    if isinstance(result, dict) and omit:
+        result = {key: value for key, value in result.items() if key not in omit}
+    return {
+        "job_id": str(job.pk),
+        "kind": kind,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+        "result": result,
+        "error": job.error,
+        "snapshot": snapshot,
+    }
+
+
 class _PublisherLoop:
     """One event loop in a daemon thread that every publish of the process runs on, so the channel layer's
     connections (channels-redis pools them per loop) are reused instead of opened for every event; the caller

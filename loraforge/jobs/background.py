@@ -15,7 +15,7 @@ from loraforge.jobs.cancel import job_cancel_with, not_cancellable
 from loraforge.jobs.enqueue import QUEUE_UNAVAILABLE, task_send
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import BackgroundJobKind, JobStatus
-from loraforge.progress import JOB_PROGRESS, publish
+from loraforge.progress import JOB_PROGRESS, job_progress_data, publish
 
 logger = logging.getLogger("loraforge.jobs")
 
@@ -32,21 +32,8 @@ EVENT_RESULT_OMITS: dict[str, tuple[str, ...]] = {BackgroundJobKind.SCAN: ("item
 
 
 def job_event_data(job: BackgroundJob, *, snapshot: bool = False) -> dict[str, Any]:
-    """The ``data`` of a ``job_progress`` event; ``result`` only once the job is terminal."""
-    result = job.result if job.is_terminal else None
-    if isinstance(result, dict):
-        omitted = EVENT_RESULT_OMITS.get(job.kind, ())
-        result = {key: value for key, value in result.items() if key not in omitted}
-    return {
-        "job_id": str(job.pk),
-        "kind": job.kind,
-        "status": job.status,
-        "progress": job.progress,
-        "message": job.message,
-        "result": result,
-        "error": job.error,
-        "snapshot": snapshot,
-    }
+    """The ``data`` of a BackgroundJob's ``job_progress`` event (scan reports without their items)."""
+    return job_progress_data(job, kind=job.kind, snapshot=snapshot, omit=EVENT_RESULT_OMITS.get(job.kind, ()))
 
 
 def job_publish(job: BackgroundJob) -> None:

@@ -15,6 +15,7 @@ import signal
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,51 +150,55 @@ def _heartbeat_age(job: JobRecord) -> float:
     return (timezone.now() - beat).total_seconds() if beat else 0.0
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_a_worker_killed_mid_job_leaves_a_job_the_next_worker_recovers(
+@dataclass(frozen=True)
+class Queued:
+    """A slow job of one kind, created by its service; ``send`` puts its task on Redis for the workers."""
+
+    case: Case
+    job: JobRecord
+    env: dict[str, str]
+    send: Callable[..., None]
+    logs: Path
+    fake: FakeSDNext
+
+
+@pytest.fixture(params=sorted(CASES))
+def queued(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     loras: Path,
     fake: FakeSDNext,
     redis_url: str,  # noqa: F811
     sent_tasks: list[tuple[str, list, dict]],
-    case: str,
-) -> None:
-    job = CASES[case].create(loras, fake)
+) -> Queued:
+    case = CASES[request.param]
+    job = case.create(loras, fake)
     env = _env(tmp_path, loras, fake, redis_url)
-    with ProcessSet(tmp_path / "logs") as procs:
-        first = _start_worker(procs, env)
-        _send_again(redis_url, sent_tasks)
+    send = partial(_send_again, redis_url, sent_tasks)
+    return Queued(case=case, job=job, env=env, send=send, logs=tmp_path / "logs", fake=fake)
+
+
+def test_a_worker_killed_mid_job_leaves_a_job_the_next_worker_recovers(queued: Queued) -> None:
+    job = queued.job
+    with ProcessSet(queued.logs) as procs:
+        first = _start_worker(procs, queued.env)
+        queued.send()
         wait_until(lambda: _reload(job).status == "running", timeout=60, what="the job to start", procs=[first])
         stop(first, sig=signal.SIGKILL)
         assert _reload(job).status == "running"  # nobody is left to say otherwise
 
         wait_until(lambda: _heartbeat_age(job) > STALE_SECONDS + 0.5, timeout=30, what="a stale heartbeat")
-        fake.steps_delay = 0.02
-        second = _start_worker(procs, env)  # a worker's start runs the sweep of every kind (SPEC 6.2.6)
-        recovered = wait_until(
-            lambda: _terminal(job),
-            timeout=90,
-            what="the job to be recovered",
-            procs=[second],
-        )
-    assert CASES[case].recovered(recovered), (recovered.status, recovered.error)
+        queued.fake.steps_delay = 0.02
+        second = _start_worker(procs, queued.env)  # a worker's start runs the sweep of every kind (SPEC 6.2.6)
+        recovered = wait_until(lambda: _terminal(job), timeout=90, what="the job to be recovered", procs=[second])
+    assert queued.case.recovered(recovered), (recovered.status, recovered.error)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_a_thread_pool_worker_ends_a_job_at_its_time_limit(
-    tmp_path: Path,
-    loras: Path,
-    fake: FakeSDNext,
-    redis_url: str,  # noqa: F811
-    sent_tasks: list[tuple[str, list, dict]],
-    case: str,
-) -> None:
-    job = CASES[case].create(loras, fake)
-    env = _env(tmp_path, loras, fake, redis_url)
-    with ProcessSet(tmp_path / "logs") as procs:
-        worker = _start_worker(procs, env)
-        _send_again(redis_url, sent_tasks, soft_time_limit=1, time_limit=120)
-        ended = wait_until(lambda: _terminal(job), timeout=90, what="the job to end", procs=[worker])
+def test_a_thread_pool_worker_ends_a_job_at_its_time_limit(queued: Queued) -> None:
+    with ProcessSet(queued.logs) as procs:
+        worker = _start_worker(procs, queued.env)
+        queued.send(soft_time_limit=1, time_limit=120)
+        ended = wait_until(lambda: _terminal(queued.job), timeout=90, what="the job to end", procs=[worker])
     assert (ended.status, ended.error) == ("failed", TIME_LIMIT_EXCEEDED)
     if isinstance(ended, DeliveryJob):
         assert ended.error_code == "task_timeout"

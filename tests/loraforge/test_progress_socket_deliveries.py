@@ -104,7 +104,7 @@ def test_generation_started_payload_carries_the_effective_params_and_the_request
 def test_an_http_delivery_reports_job_progress_of_kind_delivery():
     job = DeliveryJob.objects.create(kind="delivery", mode="cli", prompt="a cat", status="succeeded", progress=1.0)
     job.result = {"status": "ok", "detail": "Prompt written to deliveries/cli/x.txt", "file_path": "x"}
-    assert events.job_progress_data(job) == {
+    assert events.delivery_progress_data(job) == {
         "job_id": str(job.pk),
         "kind": "delivery",
         "status": "succeeded",
