@@ -15,6 +15,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from adapters.models import Adapter, BaseFamily
+from loraforge.prepared import PreparedQuery
 
 NO_ACTIVE_ADAPTERS = "No active adapters found for composition"
 NO_ADAPTERS = "No adapters found for composition"
@@ -83,11 +84,14 @@ def composition_order_key(adapter: Adapter) -> tuple[bool, int, str, UUID]:
     return (adapter.ordinal is None, adapter.ordinal or 0, adapter.name.casefold(), adapter.pk)
 
 
+_ACTIVE: PreparedQuery[Adapter] = PreparedQuery(lambda: Adapter.objects.only(*_FIELDS).order_by().filter(active=True))
+
+
 def _load(adapter_ids: Sequence[UUID] | None) -> tuple[list[Adapter], list[UUID]]:
     """The input set in composition order (one query) and the requested ids that do not exist."""
     queryset: QuerySet[Adapter] = Adapter.objects.only(*_FIELDS).order_by()
     if adapter_ids is None:
-        adapters = list(queryset.filter(active=True))
+        adapters = _ACTIVE.instances()
         unknown: list[UUID] = []
     else:
         requested = list(dict.fromkeys(adapter_ids))

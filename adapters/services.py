@@ -19,6 +19,7 @@ from adapters.scanner.engine import adapter_rescan, register_file, registered_fi
 from adapters.scanner.identity import name_holder
 from adapters.signals import adapters_imported
 from loraforge.jobs.enqueue import task_send
+from loraforge.prepared import PreparedQuery
 
 logger = logging.getLogger("loraforge.adapters")
 
@@ -55,10 +56,15 @@ def _save_checked(adapter: Adapter, **kwargs: Any) -> None:
         raise _integrity_error(adapter) from exc
 
 
+_FILE_HOLDER: PreparedQuery[Adapter] = PreparedQuery(
+    lambda path: Adapter.objects.order_by().filter(file_path=path).values_list("id")[:1], "path"
+)
+
+
 def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
     """Register one file like a one-file scan (header, sidecars, hash), then apply the body on top and lock what
     it set (SPEC 5.2). Exclusions of the path and hash are lifted; embeddings follow ``adapters_imported``."""
-    if Adapter.objects.filter(file_path=str(file_path)).exists():
+    if _FILE_HOLDER.rows(str(file_path)):
         raise ValidationError({"file_path": [FILE_TAKEN]})
     try:
         adapter, warnings = register_file(path=file_path)

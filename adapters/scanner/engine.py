@@ -49,6 +49,7 @@ from adapters.scanner.sidecars import SidecarFile, find_sidecars, read_sidecars
 from adapters.scanner.types import NullProgress, ScanCancelled, ScanItem, ScanOptions, ScanProgress, ScanReport
 from adapters.scanner.walk import WalkedFile, list_siblings, normalized, scan_scopes, walk_library
 from adapters.signals import adapters_imported
+from loraforge.prepared import PreparedQuery
 
 logger = logging.getLogger("loraforge.adapters")
 
@@ -136,6 +137,12 @@ def registered_file_row(*, adapter: Adapter) -> ReadRow | None:
     )
 
 
+# Unordered: the model's ordering (lower(name), id) made SQLite walk that index over the whole table.
+_WITH_COPIES: PreparedQuery[Adapter] = PreparedQuery(
+    lambda: Adapter.objects.order_by().filter(has_duplicates=True).values_list("id", "duplicate_paths")
+)
+
+
 def remember_registered_file(*, adapter: Adapter, row: ReadRow | None) -> None:
     """After the save of a registered file: its cache row, exclusions of its path and hash lifted, the path dropped
     from other adapters' copies. Call inside the transaction that saved it, with ``registered_file_row``'s row."""
@@ -144,10 +151,10 @@ def remember_registered_file(*, adapter: Adapter, row: ReadRow | None) -> None:
     path = Path(adapter.file_path)
     store_read(row, timezone.now(), excluded=False)
     clear_exclusions(path=str(path), sha256=adapter.sha256)
-    # Unordered: the model's ordering (lower(name), id) made SQLite walk that index over the whole table.
-    copies_elsewhere = Adapter.objects.order_by().filter(has_duplicates=True).exclude(pk=adapter.pk)
-    listing = copies_elsewhere.values_list("id", "duplicate_paths")
-    for other_id in [other_id for other_id, copies in listing if str(path) in (copies or [])]:
+    listing = _WITH_COPIES.rows()
+    for other_id in [
+        other_id for other_id, copies in listing if other_id != adapter.pk and str(path) in (copies or [])
+    ]:
         other = Adapter.objects.get(pk=other_id)
         other.duplicate_paths = [copy for copy in other.duplicate_paths if copy != str(path)]
         other.save(update_fields=["duplicate_paths"])

@@ -12,6 +12,7 @@ from datetime import datetime
 from uuid import UUID
 
 from adapters.models import Adapter
+from loraforge.prepared import PreparedQuery
 
 NAME_MAX_LENGTH = 255
 
@@ -114,11 +115,16 @@ def decide(
     return Decision("create", None, stale)
 
 
+_NAME_ROWS: PreparedQuery[Adapter] = PreparedQuery(
+    lambda name: Adapter.objects.order_by().filter(name=name).values_list("id", "version"), "name"
+)
+
+
 def name_holder(name: str, version: str | None, *, exclude_id: UUID | None = None) -> UUID | None:
     """The adapter that holds (name, version) in the database (a missing version and "" are the same), if any.
     Rows of the name are compared here: a name has one or a few, and an OR over the version costs more to compile
     than to read."""
-    rows = Adapter.objects.order_by().filter(name=name).values_list("id", "version")
+    rows = _NAME_ROWS.rows(name)
     held = ((row_id, row_version or "") for row_id, row_version in rows if row_id != exclude_id)
     return next((row_id for row_id, row_version in held if row_version == (version or "")), None)
 

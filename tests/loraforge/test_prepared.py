@@ -1,0 +1,71 @@
+"""``PreparedQuery``: the same rows and instances as the ORM, on both databases, from any thread."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from adapters.models import Adapter
+from loraforge.prepared import PreparedQuery
+from tests.factories import AdapterFactory
+
+pytestmark = pytest.mark.django_db
+
+BY_NAME = PreparedQuery(
+    lambda name: Adapter.objects.order_by("id").filter(name=name).values_list("id", "triggers"), "x"
+)
+ACTIVE = PreparedQuery(lambda: Adapter.objects.only("id", "name", "triggers", "missing_since").filter(active=True))
+
+
+def test_rows_are_the_orm_rows_with_their_types():
+    first = AdapterFactory(name="Ink", triggers=["ink", "sketch"])
+    AdapterFactory(name="Other")
+    expected = list(Adapter.objects.order_by("id").filter(name="Ink").values_list("id", "triggers"))
+    assert BY_NAME.rows("Ink") == [tuple(row) for row in expected] == [(first.pk, ["ink", "sketch"])]
+    assert isinstance(BY_NAME.rows("Ink")[0][0], uuid.UUID)
+    assert BY_NAME.rows("nobody") == []
+
+
+def test_instances_load_the_selected_fields_and_defer_the_rest():
+    missing = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    adapter = AdapterFactory(name="Glow", active=True, triggers=["glow"], missing_since=missing, description="d")
+    AdapterFactory(name="Off", active=False)
+    [loaded] = ACTIVE.instances()
+    assert (loaded.pk, loaded.name, loaded.triggers, loaded.missing_since) == (adapter.pk, "Glow", ["glow"], missing)
+    assert loaded.file_missing is True
+    assert loaded.get_deferred_fields() >= {"description", "weight"}
+    assert loaded.description == "d"  # read on demand, like any deferred field
+
+
+def test_a_parameter_the_orm_would_transform_is_refused():
+    by_id = PreparedQuery(lambda adapter_id: Adapter.objects.filter(pk=uuid.UUID(adapter_id)), str(uuid.uuid4()))
+    with pytest.raises(ValueError, match="unchanged"):
+        by_id.rows(str(uuid.uuid4()))
+
+
+def test_a_wrong_number_of_parameters_is_refused():
+    with pytest.raises(TypeError):
+        BY_NAME.rows()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_runs_on_its_own_connection():
+    AdapterFactory(name="Shared", triggers=["a"])
+    answers: list[object] = []
+
+    def read() -> None:
+        try:
+            answers.append(BY_NAME.rows("Shared")[0][1])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert answers == [["a"]] * 4
