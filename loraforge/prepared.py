@@ -2,24 +2,24 @@
 filter costs the request path several times what SQLite takes to answer it).
 
 ``PreparedQuery(build, *samples)``: ``build(*params)`` returns the queryset for some parameters. It is built and
-compiled once per database connection with the samples; the compiled SQL must carry exactly the samples as its
-parameters, in order (checked, so a lookup whose parameter Django would transform is refused at the first run
-instead of answering wrongly). A run executes that SQL with new parameters and converts the rows with the
-converters Django itself would apply; ``rows()`` gives tuples, ``instances()`` model instances (deferred like
-``only()``). Reads only; a queryset whose SQL depends on its parameters beyond their values (``__in`` lists, ``None``
-becoming ``IS NULL``) does not belong here.
+compiled once per process with the samples (on the first connection that runs it: one alias has one SQL); the SQL
+must carry exactly the samples as its parameters, in order (checked, so a lookup whose parameter Django would
+transform is refused at the first run instead of answering wrongly). A run executes that SQL on the running thread's
+connection with new parameters and converts the rows with the converters Django applies on that connection;
+``rows()`` gives tuples, ``instances()`` model instances (deferred like ``only()``). Reads only; a queryset whose SQL
+depends on its parameters beyond their values (``__in`` lists, ``None`` becoming ``IS NULL``) does not belong here.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connections
 from django.db.models import Model, QuerySet
+from django.db.models.sql import Query
 
 M = TypeVar("M", bound=Model)
 
@@ -27,8 +27,8 @@ M = TypeVar("M", bound=Model)
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    converters: dict[int, tuple[list[Any], Any]]
-    apply: Callable[[Any, Any], Any]  # the compiler's apply_converters
+    query: Query  # the compiled query, for the converters of the connection that runs it
+    columns: list[Any]
     field_names: tuple[str, ...]
 
 
@@ -39,7 +39,7 @@ class PreparedQuery(Generic[M]):
         self._using = using
         self._model: type[M] | None = None
         self._lock = threading.Lock()
-        self._compiled: weakref.WeakKeyDictionary[Any, _Compiled] = weakref.WeakKeyDictionary()
+        self._compiled: _Compiled | None = None  # nothing here refers to a connection: none is kept alive
 
     def _compile(self, connection: Any) -> _Compiled:
         queryset = self._build(*self._samples)
@@ -50,15 +50,13 @@ class PreparedQuery(Generic[M]):
         columns = [expression for expression, _sql, _alias in compiler.select]
         self._model = queryset.model
         names = tuple(getattr(getattr(column, "target", None), "attname", "") for column in columns)
-        return _Compiled(sql, compiler.get_converters(columns), compiler.apply_converters, names)
+        return _Compiled(sql, queryset.query, columns, names)
 
     def _for(self, connection: Any) -> _Compiled:
-        compiled = self._compiled.get(connection)
-        if compiled is None:
-            compiled = self._compile(connection)
-            with self._lock:
-                self._compiled[connection] = compiled
-        return compiled
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = self._compile(connection)
+            return self._compiled
 
     def rows(self, *params: str) -> list[tuple[Any, ...]]:
         """The rows, converted as ``values_list`` would convert them."""
@@ -74,10 +72,12 @@ class PreparedQuery(Generic[M]):
         if len(params) != len(self._samples):
             raise TypeError(f"expected {len(self._samples)} parameters, got {len(params)}")
         connection = connections[self._using]
-        compiled = self._for(connection)
+        compiled = self._compiled or self._for(connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, list(params))
             fetched = cursor.fetchall()
-        if compiled.converters:
-            return compiled, [tuple(row) for row in compiled.apply(fetched, compiled.converters)]
+        compiler = compiled.query.get_compiler(connection=connection)
+        converters = compiler.get_converters(compiled.columns)
+        if converters:
+            return compiled, [tuple(row) for row in compiler.apply_converters(fetched, converters)]
         return compiled, [tuple(row) for row in fetched]

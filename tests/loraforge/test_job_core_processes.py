@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,6 +33,7 @@ from loraforge.jobs.recovery import WORKER_LOST
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import JobRecord
 from tests.fakes.sdnext import FakeSDNext
+from tests.generation.test_lifecycle_processes import fake  # noqa: F401 - fixture: the fake SDNext, fast
 from tests.loraforge.test_workers import redis_url  # noqa: F401 - fixture: a private Redis database
 from tests.processes import PYTHON, Proc, ProcessSet, child_env, database_url, stop, wait_until
 
@@ -40,22 +41,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transac
 
 STALE_SECONDS = 5
 GIB = 1024**3
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSDNext]:
-    server = FakeSDNext(steps_delay=0.02)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def loras(tmp_path: Path, settings) -> Path:
-    folder = tmp_path / "loras"
-    folder.mkdir()
-    settings.LORAFORGE_LORA_DIRS = [folder]
-    return folder
 
 
 def _sparse_models(folder: Path, count: int, size: int) -> None:
@@ -73,14 +58,14 @@ class Case:
     recovered: Callable[[JobRecord], bool]
 
 
-def _slow_scan(loras: Path, fake: FakeSDNext) -> JobRecord:
+def _slow_scan(loras: Path, sdnext: FakeSDNext) -> JobRecord:
     _sparse_models(loras, count=3, size=GIB)
     return scan_start(request=ScanRequest(), created_via="api")
 
 
-def _slow_generation(loras: Path, fake: FakeSDNext) -> JobRecord:
-    fake.steps_delay = 0.5
-    GenerationBackend.objects.create(name="default", url=fake.url, is_default=True)
+def _slow_generation(loras: Path, sdnext: FakeSDNext) -> JobRecord:
+    sdnext.steps_delay = 0.5
+    GenerationBackend.objects.create(name="default", url=sdnext.url, is_default=True)
     request = GenerateRequestSerializer(data={"prompt": "a lighthouse", "steps": 20, "width": 64, "height": 64})
     request.is_valid(raise_exception=True)
     query = GenerationQuerySerializer(data={})
@@ -166,14 +151,14 @@ class Queued:
 def queued(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    loras: Path,
-    fake: FakeSDNext,
+    lora_dir: Path,
+    fake: FakeSDNext,  # noqa: F811
     redis_url: str,  # noqa: F811
     sent_tasks: list[tuple[str, list, dict]],
 ) -> Queued:
     case = CASES[request.param]
-    job = case.create(loras, fake)
-    env = _env(tmp_path, loras, fake, redis_url)
+    job = case.create(lora_dir, fake)
+    env = _env(tmp_path, lora_dir, fake, redis_url)
     send = partial(_send_again, redis_url, sent_tasks)
     return Queued(case=case, job=job, env=env, send=send, logs=tmp_path / "logs", fake=fake)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
+import weakref
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from adapters.models import Adapter
 from loraforge.prepared import PreparedQuery
@@ -69,3 +71,20 @@ def test_each_thread_runs_on_its_own_connection():
     for thread in threads:
         thread.join(10)
     assert answers == [["a"]] * 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_query_keeps_no_connection_alive():
+    # A thread's connection must go when the thread does; a cache holding it would keep its session open.
+    refs: list[weakref.ref[object]] = []
+
+    def read() -> None:
+        BY_NAME.rows("anyone")
+        refs.append(weakref.ref(connections["default"]))
+        connection.close()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join(10)
+    gc.collect()
+    assert refs[0]() is None
