@@ -212,6 +212,22 @@ def child_env(**overrides: str | None) -> dict[str, str]:
     return env
 
 
+def server_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
+    """What a web or worker process of a test needs: this test's database and its own data folder, the embedded
+    worker when no ``REDIS_URL`` is given, a fixed secret key; ``overrides`` on top (``None`` removes a variable)."""
+    from django.db import connection
+
+    defaults: dict[str, str | None] = {
+        "LORAFORGE_DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "LORAFORGE_EMBEDDED_WORKER": "auto",
+        "LORAFORGE_SECRET_KEY": "test-secret-key-for-server-processes-0123456789abcdef",
+        "LORAFORGE_LOG_LEVEL": "info",
+        "REDIS_URL": None,
+    }
+    return child_env(**{**defaults, **overrides})
+
+
 def database_url(settings_dict: Mapping[str, Any]) -> str:
     """A ``DATABASE_URL`` for the database a test connection uses (the test database during tests)."""
     if "sqlite" in settings_dict["ENGINE"]:

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
 
 from adapters.models import Adapter
 from loraforge.api_keys import api_key_create
 from tests.lora_files import write_safetensors
-from tests.processes import ProcessSet, child_env, database_url, wait_until
+from tests.processes import ProcessSet, server_env, wait_until
 
 pytestmark = [pytest.mark.slow]
 
@@ -48,15 +47,11 @@ def test_eight_writers_and_the_embedded_worker_lose_nothing(tmp_path: Path) -> N
     loras = tmp_path / "loras"
     files = [write_safetensors(loras / f"burst_{n:03d}.safetensors") for n in range(CLIENTS * PER_CLIENT)]
     key = api_key_create(name="burst").plain_key
-    env = child_env(
-        LORAFORGE_DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=database_url(connection.settings_dict),
+    env = server_env(
+        tmp_path,
         LORAFORGE_LORA_DIRS=str(loras),
         LORAFORGE_SYNC_HASH_MAX_MB="0",  # every create queues a hashing task: the embedded worker writes too
-        LORAFORGE_EMBEDDED_WORKER="auto",
-        LORAFORGE_SECRET_KEY="test-secret-key-for-concurrent-writes-0123456789abcdef",
         LORAFORGE_LOG_LEVEL="warning",
-        REDIS_URL=None,
     )
     failures: list[str] = []
     with ProcessSet(tmp_path / "logs") as procs:

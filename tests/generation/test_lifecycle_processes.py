@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import requests
-from django.db import connection
 from django.utils import timezone
 
 from deliveries.models import DeliveryJob
@@ -29,7 +28,7 @@ from generation.models import GenerationBackend, GenerationResult
 from loraforge.api_keys import api_key_create
 from tests.fakes.sdnext import FakeSDNext
 from tests.loraforge.test_workers import redis_url  # noqa: F401 - fixture: a private Redis database
-from tests.processes import PYTHON, Proc, ProcessSet, child_env, database_url, stop, wait_until
+from tests.processes import PYTHON, Proc, ProcessSet, server_env, stop, wait_until
 
 pytestmark = [pytest.mark.slow]
 
@@ -47,17 +46,7 @@ def fake() -> Iterator[FakeSDNext]:
 
 
 def _env(tmp_path: Path, fake: FakeSDNext, **extra: str | None) -> dict[str, str]:
-    settings: dict[str, str | None] = {
-        "LORAFORGE_DATA_DIR": str(tmp_path / "data"),
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "LORAFORGE_EMBEDDED_WORKER": "auto",
-        "LORAFORGE_SECRET_KEY": "test-secret-key-for-worker-processes-0123456789abcdef",
-        "LORAFORGE_LOG_LEVEL": "info",
-        "SDNEXT_URL": fake.url,
-        "SDNEXT_POLL_INTERVAL": "0.2",
-        "REDIS_URL": None,
-    }
-    return child_env(**{**settings, **extra})
+    return server_env(tmp_path, SDNEXT_URL=fake.url, SDNEXT_POLL_INTERVAL="0.2", **extra)
 
 
 def _start_worker(procs: ProcessSet, env: dict[str, str]) -> Proc:

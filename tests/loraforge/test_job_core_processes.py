@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from celery import Celery
-from django.db import connection
 
 from adapters.scan_service import ScanRequest, scan_start
 from deliveries.models import DeliveryJob
@@ -35,7 +34,7 @@ from loraforge.models.jobs import JobRecord
 from tests.fakes.sdnext import FakeSDNext
 from tests.generation.test_lifecycle_processes import fake  # noqa: F401 - fixture: the fake SDNext, fast
 from tests.loraforge.test_workers import redis_url  # noqa: F401 - fixture: a private Redis database
-from tests.processes import PYTHON, Proc, ProcessSet, child_env, database_url, stop, wait_until
+from tests.processes import PYTHON, Proc, ProcessSet, server_env, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -89,12 +88,9 @@ CASES = {
 
 
 def _env(tmp_path: Path, loras: Path, fake: FakeSDNext, redis_url: str) -> dict[str, str]:  # noqa: F811
-    return child_env(
-        LORAFORGE_DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=database_url(connection.settings_dict),
+    return server_env(
+        tmp_path,
         LORAFORGE_LORA_DIRS=str(loras),
-        LORAFORGE_SECRET_KEY="test-secret-key-for-worker-processes-0123456789abcdef",
-        LORAFORGE_LOG_LEVEL="info",
         LORAFORGE_JOB_STALE_SECONDS=str(STALE_SECONDS),
         SDNEXT_URL=fake.url,
         SDNEXT_POLL_INTERVAL="0.2",

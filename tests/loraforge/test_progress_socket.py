@@ -13,13 +13,12 @@ import pytest
 import requests
 from asgiref.sync import async_to_sync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
-from django.db import connection
 
 from loraforge.api_keys import api_key_create
 from loraforge.jobs.background import job_event_data, job_publish, job_start
 from loraforge.models import BackgroundJob
 from tests.lora_files import write_safetensors
-from tests.processes import ProcessSet, child_env, database_url
+from tests.processes import ProcessSet, server_env
 
 TIMEOUT = 5
 
@@ -272,14 +271,7 @@ def test_a_scan_is_followed_live_over_a_real_server(tmp_path: Path):
     for index in range(3):
         write_safetensors(lora_folder / f"style_{index}.safetensors", seed=index)
     key = api_key_create(name="e2e").plain_key
-    env = child_env(
-        LORAFORGE_DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=database_url(connection.settings_dict),
-        LORAFORGE_LORA_DIRS=str(lora_folder),
-        LORAFORGE_EMBEDDED_WORKER="auto",
-        LORAFORGE_SECRET_KEY="test-secret-key-for-worker-processes-0123456789abcdef",
-        REDIS_URL=None,
-    )
+    env = server_env(tmp_path, LORAFORGE_LORA_DIRS=str(lora_folder))
     with ProcessSet(tmp_path / "logs") as procs:
         _web, base_url = procs.start_web(env)
         ws_url = base_url.replace("http://", "ws://") + f"/api/v1/ws/progress?api_key={key}"

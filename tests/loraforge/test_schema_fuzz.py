@@ -14,12 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from loraforge.api_keys import api_key_create
 from tests.fakes.sdnext import FakeSDNext
 from tests.lora_files import write_safetensors
-from tests.processes import REPO_ROOT, ProcessSet, child_env, database_url
+from tests.processes import REPO_ROOT, ProcessSet, server_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -59,17 +58,13 @@ def test_every_operation_passes_the_fuzzer(tmp_path: Path, fake_sdnext: FakeSDNe
     loras = tmp_path / "loras"
     _library(loras)
     key = api_key_create(name="fuzzer").plain_key
-    env = child_env(
-        LORAFORGE_DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=database_url(connection.settings_dict),
+    env = server_env(
+        tmp_path,
         LORAFORGE_LORA_DIRS=str(loras),
-        LORAFORGE_EMBEDDED_WORKER="auto",
-        LORAFORGE_SECRET_KEY="test-secret-key-for-the-fuzzer-0123456789abcdef",
         LORAFORGE_LOG_LEVEL="error",
         LORAFORGE_IMMEDIATE_WAIT_SECONDS="10",
         SDNEXT_URL=fake.url,
         SDNEXT_POLL_INTERVAL="0.2",
-        REDIS_URL=None,
     )
     with ProcessSet(tmp_path / "logs") as procs:
         _web, base_url = procs.start_web(env)

@@ -16,11 +16,22 @@ from typing import Any
 import pytest
 import redis
 import requests
-from django.db import connection
 
 from loraforge.api_keys import api_key_create
 from tests.lora_files import write_safetensors
-from tests.processes import PYTHON, REPO_ROOT, Proc, ProcessSet, child_env, database_url, stop, wait_for_log, wait_until
+from tests.processes import (
+    PYTHON,
+    REPO_ROOT,
+    Proc,
+    ProcessSet,
+    child_env,
+    stop,
+    wait_for_log,
+    wait_until,
+)
+from tests.processes import (
+    server_env as env_for_servers,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -39,15 +50,10 @@ def lora_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def server_env(tmp_path: Path, lora_folder: Path) -> dict[str, str]:
     """What a web or worker process needs to share this test's database and LoRA folder."""
-    return child_env(
-        LORAFORGE_DATA_DIR=str(tmp_path / "data"),
-        DATABASE_URL=database_url(connection.settings_dict),
+    return env_for_servers(
+        tmp_path,
         LORAFORGE_LORA_DIRS=str(lora_folder),
         LORAFORGE_SYNC_HASH_MAX_MB="0",  # every file is hashed by the task
-        LORAFORGE_EMBEDDED_WORKER="auto",
-        LORAFORGE_SECRET_KEY="test-secret-key-for-worker-processes-0123456789abcdef",
-        LORAFORGE_LOG_LEVEL="info",
-        REDIS_URL=None,
     )
 
 
