@@ -116,6 +116,12 @@ def adapter_hash(*, adapter_id: UUID | str) -> Adapter | None:
     return adapter
 
 
+# Fields whose change alters what the adapter is recommended by: a PATCH of any announces it (embeddings follow).
+TEXT_FIELDS = frozenset(
+    {"name", "description", "tags", "trained_words", "triggers", "activation_text", "base_model", "sdnext_name"}
+)
+
+
 def adapter_update(*, adapter: Adapter, changes: Mapping[str, Any]) -> Adapter:
     """Apply a PATCH: every patched curatable field becomes locked (SPEC 6.6.7)."""
     name = changes.get("name", adapter.name)
@@ -132,6 +138,8 @@ def adapter_update(*, adapter: Adapter, changes: Mapping[str, Any]) -> Adapter:
     adapter.locked_fields = [field for field in CURATABLE_FIELDS if field in locked]
     # Only what the PATCH set: a scan or hashing task that wrote the row since it was read keeps its values.
     _save_checked(adapter, update_fields=[*(name for name in changes if name != "locked_fields"), "locked_fields"])
+    if set(changes) & TEXT_FIELDS:
+        adapters_imported.send_robust(sender=Adapter, adapter_ids=[str(adapter.pk)])
     return adapter
 
 

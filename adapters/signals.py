@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# Sent (sender=Adapter) after a non-dry-run scan, a one-file rescan or ``POST /adapters`` committed, with
+# Sent (sender=Adapter) after a non-dry-run scan, a one-file rescan, ``POST /adapters`` or a PATCH of a text field, with
 # ``adapter_ids``: the ids (str) of the adapters created, changed, moved or updated. The recommendations app
 # queues embeddings from it.
 adapters_imported = Signal()

@@ -34,10 +34,12 @@ router.register("generation/results", GenerationResultViewSet, basename="generat
 def _extra_routes() -> list[URLPattern | URLResolver]:
     from deliveries.views import ComposeView
     from generation.jobs import views as job_views
+    from recommendations.views import recommendation_routes
 
     return [
         re_path(r"^compose/?$", ComposeView.as_view(), name="compose"),
         *job_views.generation_routes(),
+        *recommendation_routes(),
     ]
 
 

@@ -8,7 +8,10 @@ import math
 import uuid
 from typing import Any
 
+from django import forms
 from rest_framework import serializers
+
+from loraforge.filters import StrictBooleanFormField
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -18,6 +21,17 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """A query-string boolean: ``true/false/1/0/yes/no/on/off`` (SPEC 4.3)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        try:
+            value = StrictBooleanFormField().clean(data)
+        except forms.ValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from None
+        return bool(value)
 
 
 class StrictIntegerField(serializers.IntegerField):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,8 +18,7 @@ from deliveries.serializers import (
     ObjectSerializer,
 )
 from generation.results.serializers import ResultReadSerializer, generation_params_of
-from loraforge.fields import StrictCharField
-from loraforge.filters import StrictBooleanFormField
+from loraforge.fields import QueryBooleanField, StrictCharField
 
 GENERATION_MODES = ("immediate", "deferred")
 RETURN_FORMATS = ("url", "base64", "file_path")
@@ -36,17 +34,6 @@ def _choice(name: str, choices: tuple[str, ...], default: str) -> serializers.Ch
     return serializers.ChoiceField(
         choices=choices, default=default, error_messages={"invalid_choice": message, "blank": message}
     )
-
-
-class QueryBooleanField(serializers.BooleanField):
-    """A query-string boolean: ``true/false/1/0/yes/no/on/off`` (SPEC 4.3)."""
-
-    def to_internal_value(self, data: Any) -> bool:
-        try:
-            value = StrictBooleanFormField().clean(data)
-        except forms.ValidationError as exc:
-            raise serializers.ValidationError(list(exc.messages)) from None
-        return bool(value)
 
 
 class GenerationQuerySerializer(serializers.Serializer[Any]):

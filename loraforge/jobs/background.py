@@ -23,7 +23,10 @@ JOB_CANCELLED = "Job cancelled"
 # Kinds whose running jobs stop cooperatively; the others (import, restore, export) only while pending.
 CANCELLABLE_WHILE_RUNNING = frozenset({BackgroundJobKind.SCAN, BackgroundJobKind.EMBEDDINGS, BackgroundJobKind.BACKUP})
 # The task that runs each kind, by name (the core imports no app): enqueue and recovery send it.
-JOB_TASKS: dict[str, str] = {BackgroundJobKind.SCAN: "adapters.scan_library"}
+JOB_TASKS: dict[str, str] = {
+    BackgroundJobKind.SCAN: "adapters.scan_library",
+    BackgroundJobKind.EMBEDDINGS: "recommendations.compute_embeddings",
+}
 # Result keys left out of events (SPEC 6.5: scan reports without their items).
 EVENT_RESULT_OMITS: dict[str, tuple[str, ...]] = {BackgroundJobKind.SCAN: ("items", "items_truncated")}
 

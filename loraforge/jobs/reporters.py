@@ -64,6 +64,13 @@ class JobProgressReporter:
             self._message = f"Hashing {path.name} ({index}/{total})"
             self._write_if_due(force=index >= total)
 
+    def step(self, *, done: int, total: int, message: str) -> None:
+        """Progress of a job that counts items (embeddings): ``done`` of ``total``."""
+        with self._lock:
+            self._progress = done / total if total else 1.0
+            self._message = message
+            self._write_if_due(force=done >= total)
+
     def cancelled(self) -> bool:
         deadline_check()
         with self._lock:

@@ -1,0 +1,257 @@
+"""Scoring (SPEC 6.7.2-6.7.3) over the per-process index: content (semantic and lexical), co-usage, the heuristic
+terms, preferences and feedback, vectorised over every candidate; the items returned are then explained."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import Count
+from django.utils import timezone
+
+from recommendations.cousage import CoUsage
+from recommendations.index import RecoIndex
+from recommendations.models import EXCLUDING_FEEDBACK, RecommendationFeedback, UserPreference
+from recommendations.scoring import FEEDBACK_DAYS, feedback_adjustment, preference_boost
+from recommendations.weights import Weights
+
+KNOWN_FAMILY_EXCLUDED = ("unknown", "other")  # never filtered out by a same-base rule
+DIVERSITY_PENALTY = 0.1
+CONTENT_EXPLAINED = 0.3
+SHARED_TAGS_SHOWN = 3
+
+
+@dataclass
+class Scores:
+    """Per-row arrays of one request (rows of the index's catalogue)."""
+
+    content: np.ndarray
+    lexical: np.ndarray
+    semantic: np.ndarray | None  # None when no semantic similarity was computed
+    semantic_rows: np.ndarray  # bool: the row's content used its semantic similarity
+    co_usage: np.ndarray
+    co_usage_jobs: dict[int, int] = field(default_factory=dict)
+    extra: np.ndarray | None = None  # added to the final score (style preference)
+
+
+@dataclass
+class Adjustments:
+    """What the user said: preferences and feedback, as per-row arrays, and the reasons per row."""
+
+    preference: np.ndarray
+    feedback: np.ndarray
+    preference_matches: dict[int, list[tuple[str, str]]]
+
+
+def content_scores(
+    index: RecoIndex, lexical: np.ndarray, semantic: np.ndarray | None, pair: tuple[float, float]
+) -> Scores:
+    """``ws·semantic + wl·lexical`` where both sides have current vectors, else lexical alone."""
+    content = lexical.copy()
+    rows = np.zeros(len(lexical), dtype=bool)
+    if semantic is not None and index.semantic is not None:
+        rows = index.semantic.has.copy()
+        content[rows] = pair[0] * semantic[rows] + pair[1] * lexical[rows]
+    return Scores(
+        content=content, lexical=lexical, semantic=semantic, semantic_rows=rows, co_usage=np.zeros(len(lexical))
+    )
+
+
+def co_usage_array(index: RecoIndex, co_usage: Mapping[str, CoUsage], scores: Scores, *, share: float = 1.0) -> None:
+    """Add ``share`` x co-usage to the scores (for-prompt averages over its active adapters)."""
+    for adapter_id, value in co_usage.items():
+        row = index.catalogue.position.get(adapter_id)
+        if row is not None:
+            scores.co_usage[row] += share * value.score
+            scores.co_usage_jobs[row] = scores.co_usage_jobs.get(row, 0) + value.jobs
+
+
+def adjustments_load(index: RecoIndex) -> Adjustments:
+    catalogue = index.catalogue
+    size = len(catalogue)
+    feedback = np.zeros(size)
+    since = timezone.now() - timedelta(days=FEEDBACK_DAYS)
+    counts: dict[int, dict[str, int]] = {}
+    rows = (
+        RecommendationFeedback.objects.filter(created_at__gte=since)
+        .values("adapter_id", "feedback_type")
+        .annotate(count=Count("id"))
+        .values_list("adapter_id", "feedback_type", "count")
+    )
+    for adapter_id, kind, count in rows:
+        row = catalogue.position.get(str(adapter_id))
+        if row is not None:
+            counts.setdefault(row, {})[kind] = count
+    for row, by_kind in counts.items():
+        feedback[row] = feedback_adjustment(by_kind)
+    preference = np.zeros(size)
+    matches: dict[int, list[tuple[str, str]]] = {}
+    confidences: dict[int, list[float]] = {}
+    for kind, value, confidence in UserPreference.objects.values_list(
+        "preference_type", "preference_value", "confidence"
+    ):
+        for row in _preference_rows(index, kind, value):
+            confidences.setdefault(row, []).append(confidence)
+            matches.setdefault(row, []).append((kind, value))
+    for row, values in confidences.items():
+        preference[row] = preference_boost(values)
+    return Adjustments(preference=preference, feedback=feedback, preference_matches=matches)
+
+
+def _preference_rows(index: RecoIndex, kind: str, value: str) -> list[int]:
+    catalogue = index.catalogue
+    value = value.strip().lower()
+    if not value:
+        return []
+    if kind == "tag":
+        return [row for row, tags in enumerate(catalogue.tag_sets) if value in tags]
+    if kind == "author":
+        return [row for row, meta in enumerate(catalogue.metadata) if (meta["author"] or "").lower() == value]
+    if kind == "base_model":
+        return [
+            row
+            for row, meta in enumerate(catalogue.metadata)
+            if (meta["base_model"] or "").lower() == value or (meta["base_family"] or "").lower() == value
+        ]
+    return [row for row, document in enumerate(catalogue.documents) if value in document]
+
+
+def final_scores(index: RecoIndex, scores: Scores, adjustments: Adjustments, weights: Weights) -> np.ndarray:
+    catalogue = index.catalogue
+    total = (
+        weights.content * scores.content
+        + weights.co_usage * scores.co_usage
+        + weights.quality * catalogue.quality
+        + weights.popularity * catalogue.popularity
+        + weights.recency * catalogue.recency
+        + adjustments.preference
+        + adjustments.feedback
+    )
+    if scores.extra is not None:
+        total = total + scores.extra
+    return np.clip(total, 0.0, 1.0)
+
+
+def excluded_for_context(context_key: str) -> set[str]:
+    """Adapters that got negative or dismissed feedback in a session of this context (SPEC 6.7.2)."""
+    rows = RecommendationFeedback.objects.filter(
+        session__context_key=context_key, feedback_type__in=EXCLUDING_FEEDBACK
+    ).values_list("adapter_id", flat=True)
+    return {str(adapter_id) for adapter_id in rows}
+
+
+def candidate_mask(index: RecoIndex, *, exclude: set[str], active_only: bool) -> np.ndarray:
+    catalogue = index.catalogue
+    mask = np.ones(len(catalogue), dtype=bool)
+    if active_only:
+        mask &= catalogue.active
+    for adapter_id in exclude:
+        row = catalogue.position.get(adapter_id)
+        if row is not None:
+            mask[row] = False
+    return mask
+
+
+def family_mask(index: RecoIndex, family: str | None) -> np.ndarray:
+    """Rows whose known family differs from ``family`` are false (unknown/other never excluded)."""
+    families = index.catalogue.base_family
+    if not family or family in KNOWN_FAMILY_EXCLUDED:
+        return np.ones(len(families), dtype=bool)
+    return (families == family) | np.isin(families, KNOWN_FAMILY_EXCLUDED)
+
+
+def ranked(index: RecoIndex, rows: np.ndarray, final: np.ndarray) -> list[int]:
+    """Rows by final score desc, then name."""
+    names = index.catalogue.names
+    return sorted((int(row) for row in rows), key=lambda row: (-round(float(final[row]), 12), names[row].lower()))
+
+
+def diversified(index: RecoIndex, rows: list[int], final: np.ndarray, limit: int) -> list[int]:
+    """Greedy re-ranking: each pick maximises ``final - 0.1·(max lexical similarity to the picked items)``. Only rows
+    within 0.1 of the ``limit``-th best can ever be picked (the penalty is at most 0.1), so the pool stops there."""
+    if len(rows) <= 1 or index.lexical is None:
+        return rows[:limit]
+    floor = final[rows[min(limit, len(rows)) - 1]] - DIVERSITY_PENALTY
+    pool = np.array([row for row in rows if final[row] >= floor], dtype=np.int64)
+    picked: list[int] = []
+    penalty = np.zeros(len(pool))
+    available = np.ones(len(pool), dtype=bool)
+    order = {row: position for position, row in enumerate(rows)}
+    while len(picked) < limit and available.any():
+        values = np.where(available, final[pool] - DIVERSITY_PENALTY * penalty, -np.inf)
+        best = float(values.max())
+        ties = [int(pool[i]) for i in np.flatnonzero(values >= best - 1e-12)]
+        choice = min(ties, key=order.__getitem__)
+        picked.append(choice)
+        available[int(np.flatnonzero(pool == choice)[0])] = False
+        penalty = np.maximum(penalty, index.lexical.rows_similarity([choice], pool)[0])
+    return picked
+
+
+def explanation(
+    index: RecoIndex,
+    row: int,
+    scores: Scores,
+    adjustments: Adjustments,
+    *,
+    target_row: int | None = None,
+    prefix: str | None = None,
+) -> str:
+    catalogue = index.catalogue
+    parts = [prefix] if prefix else []
+    content = float(scores.content[row])
+    if content >= CONTENT_EXPLAINED:
+        parts.append(f"Similar content ({content:.2f})")
+    if target_row is not None:
+        shared = sorted(catalogue.tag_sets[row] & catalogue.tag_sets[target_row])[:SHARED_TAGS_SHOWN]
+        if shared:
+            parts.append(f"Shared tags: {', '.join(shared)}")
+        base = catalogue.metadata[row]["base_model"]
+        if base and base == catalogue.metadata[target_row]["base_model"]:
+            parts.append(f"Same base model ({base})")
+    jobs = scores.co_usage_jobs.get(row)
+    if jobs:
+        parts.append(f"Often used together ({jobs} job{'' if jobs == 1 else 's'})")
+    for kind, value in adjustments.preference_matches.get(row, []):
+        parts.append(f"Matches your preference: {kind} {value}")
+    return " | ".join(parts) if parts else "General similarity"
+
+
+def item(
+    index: RecoIndex,
+    row: int,
+    *,
+    final: np.ndarray,
+    scores: Scores,
+    adjustments: Adjustments,
+    weights: Weights,
+    similarity: float | None = None,
+    explain: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    catalogue = index.catalogue
+    semantic = None
+    if scores.semantic is not None and scores.semantic_rows[row]:
+        semantic = round(float(scores.semantic[row]), 4)
+    return {
+        "lora_id": catalogue.ids[row],
+        "lora_name": catalogue.names[row],
+        "lora_description": catalogue.descriptions[row],
+        "similarity_score": round(float(scores.content[row] if similarity is None else similarity), 4),
+        "final_score": round(float(final[row]), 4),
+        "semantic_similarity": semantic,
+        "lexical_similarity": round(float(scores.lexical[row]), 4),
+        "artistic_similarity": None,
+        "technical_similarity": None,
+        "co_usage_score": round(float(scores.co_usage[row]), 4),
+        "quality_boost": round(weights.quality * float(catalogue.quality[row]), 4),
+        "popularity_boost": round(weights.popularity * float(catalogue.popularity[row]), 4),
+        "recency_boost": round(weights.recency * float(catalogue.recency[row]), 4),
+        "preference_boost": round(float(adjustments.preference[row]), 4),
+        "feedback_adjustment": round(float(adjustments.feedback[row]), 4),
+        "explanation": explain,
+        "metadata": {**catalogue.metadata[row], **(metadata or {})},
+    }

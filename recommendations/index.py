@@ -1,0 +1,123 @@
+"""The per-process recommendation index: a catalogue snapshot with its lexical index, and the matrix of current
+sentence vectors. Never stale: each request reads the catalogue's fingerprint (the version and row count the
+adapters' triggers keep: one indexed read) and the embeddings' fingerprint (one aggregate), and rebuilds what
+changed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from adapters.selectors import catalogue_state
+from recommendations.catalogue import Catalogue, catalogue_load
+from recommendations.encoder import model_name
+from recommendations.lexical import LexicalIndex, lexical_build
+from recommendations.models import AdapterEmbedding
+from recommendations.vectors import SemanticMatrix, semantic_matrix_load
+
+logger = logging.getLogger("loraforge.recommendations")
+
+
+@dataclass
+class RecoIndex:
+    fingerprint: Any
+    catalogue: Catalogue
+    lexical: LexicalIndex | None  # None when the catalogue is empty
+    built_at: datetime
+    build_seconds: float
+    semantic_fingerprint: Any = None
+    semantic: SemanticMatrix | None = None
+
+    @property
+    def memory_bytes(self) -> int:
+        lexical = self.lexical.memory_bytes if self.lexical else 0
+        return lexical + (self.semantic.memory_bytes if self.semantic else 0)
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    index: RecoIndex | None = None
+    hits: int = 0
+    requests: int = 0
+
+
+_state = _State()
+
+
+def catalogue_fingerprint() -> Any:
+    return catalogue_state()
+
+
+def embeddings_fingerprint() -> Any:
+    name = model_name()
+    if not name:
+        return None
+    stats = AdapterEmbedding.objects.filter(model_name=name).aggregate(count=Count("pk"), latest=Max("computed_at"))
+    return (name, stats["count"], stats["latest"])
+
+
+def index_current(*, force: bool = False, semantic: bool = True) -> RecoIndex:
+    """The index for the catalogue as it is now (rebuilt when it changed or ``force``); with ``semantic``, its
+    matrix of current vectors is brought up to date too. Counts toward the cache-hit rate."""
+    fingerprint = catalogue_fingerprint()
+    index = _state.index
+    rebuilt = False
+    if force or index is None or index.fingerprint != fingerprint:
+        with _state.lock:
+            index = _state.index
+            if force or index is None or index.fingerprint != fingerprint:
+                index = _build(fingerprint)
+                _state.index = index
+                rebuilt = True
+    if semantic:
+        _semantic_refresh(index)
+    _state.requests += 1
+    _state.hits += 0 if rebuilt else 1
+    return index
+
+
+def _build(fingerprint: Any) -> RecoIndex:
+    started = time.perf_counter()
+    catalogue = catalogue_load()
+    lexical = lexical_build(catalogue) if len(catalogue) else None
+    seconds = time.perf_counter() - started
+    logger.info("Recommendation index built: %d adapters in %.2f s", len(catalogue), seconds)
+    return RecoIndex(fingerprint, catalogue, lexical, timezone.now(), seconds)
+
+
+def _semantic_refresh(index: RecoIndex) -> None:
+    fingerprint = embeddings_fingerprint()
+    if fingerprint == index.semantic_fingerprint:
+        return
+    with _state.lock:
+        if fingerprint != index.semantic_fingerprint:
+            index.semantic = semantic_matrix_load(index.catalogue, model_name()) if fingerprint else None
+            index.semantic_fingerprint = fingerprint
+
+
+def index_peek() -> RecoIndex | None:
+    """The index this process holds, as it is (no rebuild)."""
+    return _state.index
+
+
+def index_is_current() -> bool:
+    index = _state.index
+    return index is not None and index.fingerprint == catalogue_fingerprint()
+
+
+def cache_hit_rate() -> float:
+    return _state.hits / _state.requests if _state.requests else 0.0
+
+
+def index_reset() -> None:
+    """Drop the index and the counters (tests)."""
+    with _state.lock:
+        _state.index, _state.hits, _state.requests = None, 0, 0

@@ -1,0 +1,118 @@
+"""The lexical index (SPEC 6.7.1): word 1-2-gram and ``char_wb`` 3-5-gram TF-IDF over the adapters' documents,
+``lexical(x, y) = 0.5·cos_word + 0.5·cos_char``; and a ``char_wb`` TF-IDF over trigger phrases for fuzzy matches.
+scikit-learn is imported here, lazily, by whoever builds an index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recommendations.catalogue import Catalogue
+
+WORD_MAX_FEATURES = 50_000
+CHAR_MAX_FEATURES = 100_000
+
+
+def _word_vectorizer() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        token_pattern=r"\b\w+\b",  # noqa: S106 - a regular expression, not a password
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        max_features=WORD_MAX_FEATURES,
+        dtype=np.float32,
+    )
+
+
+def _char_vectorizer(max_features: int | None = CHAR_MAX_FEATURES) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, max_features=max_features, dtype=np.float32
+    )
+
+
+@dataclass
+class LexicalIndex:
+    word_vectorizer: Any
+    char_vectorizer: Any
+    word: Any  # sparse (n x word features), rows L2-normalised
+    char: Any  # sparse (n x char features)
+    phrase_vectorizer: Any | None
+    phrases: Any | None  # sparse (phrases x char features)
+    phrase_rows: np.ndarray  # the catalogue row of each phrase
+    phrase_texts: list[str]
+
+    @property
+    def memory_bytes(self) -> int:
+        total = 0
+        for matrix in (self.word, self.char, self.phrases):
+            if matrix is not None:
+                total += matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
+        return total
+
+    def row_similarity(self, row: int) -> np.ndarray:
+        """Lexical similarity of catalogue row ``row`` to every row."""
+        return self._combine(self.word @ self.word[row].T, self.char @ self.char[row].T)
+
+    def rows_similarity(self, rows: list[int], others: np.ndarray) -> np.ndarray:
+        """``(len(rows) x len(others))`` lexical similarities (for diversification)."""
+        if not rows or not len(others):
+            return np.zeros((len(rows), len(others)))
+        word = (self.word[rows] @ self.word[others].T).toarray()
+        char = (self.char[rows] @ self.char[others].T).toarray()
+        return np.clip(0.5 * word + 0.5 * char, 0.0, 1.0)
+
+    def text_similarity(self, text: str) -> np.ndarray:
+        """Lexical similarity of a query text to every row."""
+        query = text.lower()
+        word = self.word @ self.word_vectorizer.transform([query]).T
+        char = self.char @ self.char_vectorizer.transform([query]).T
+        return self._combine(word, char)
+
+    def phrase_cosines(self, query: str) -> np.ndarray:
+        """Char TF-IDF cosine of the query to every trigger phrase."""
+        if self.phrases is None or self.phrase_vectorizer is None:
+            return np.zeros(0)
+        return np.asarray((self.phrases @ self.phrase_vectorizer.transform([query]).T).todense()).ravel()
+
+    @staticmethod
+    def _combine(word: Any, char: Any) -> np.ndarray:
+        combined = 0.5 * np.asarray(word.todense()).ravel() + 0.5 * np.asarray(char.todense()).ravel()
+        return np.clip(combined, 0.0, 1.0)
+
+
+def lexical_build(catalogue: Catalogue) -> LexicalIndex:
+    """Fit both vectorizers on the catalogue's documents (raises ``ValueError`` on an empty catalogue)."""
+    if not len(catalogue):
+        raise ValueError("the catalogue is empty")
+    word_vectorizer, word = _fit(_word_vectorizer(), catalogue.documents)
+    char_vectorizer, char = _fit(_char_vectorizer(), catalogue.documents)
+    texts = [phrase for phrases in catalogue.phrases for phrase in phrases]
+    rows = np.array([row for row, phrases in enumerate(catalogue.phrases) for _ in phrases], dtype=np.int64)
+    phrase_vectorizer, phrase_matrix = None, None
+    if texts:
+        phrase_vectorizer = _char_vectorizer(max_features=None)
+        phrase_matrix = phrase_vectorizer.fit_transform(texts).tocsr()
+    return LexicalIndex(word_vectorizer, char_vectorizer, word, char, phrase_vectorizer, phrase_matrix, rows, texts)
+
+
+def _fit(vectorizer: Any, documents: list[str]) -> tuple[Any, Any]:
+    """The fitted vectorizer and its matrix; documents without a single token (names of symbols only) give an
+    empty vocabulary, which scikit-learn refuses: then a zero-width matrix that matches nothing."""
+    from scipy.sparse import csr_matrix
+
+    try:
+        return vectorizer, vectorizer.fit_transform(documents).tocsr()
+    except ValueError:
+        return _Nothing(), csr_matrix((len(documents), 1), dtype=np.float32)
+
+
+class _Nothing:
+    def transform(self, texts: list[str]) -> Any:
+        from scipy.sparse import csr_matrix
+
+        return csr_matrix((len(texts), 1), dtype=np.float32)
