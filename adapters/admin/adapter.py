@@ -8,12 +8,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
 from adapters.admin.display import DeferringChangeList, pretty_json
+from adapters.admin.extensions import change_panels_render, list_actions
 from adapters.admin.filters import FileMissingFilter, TagFilter
 from adapters.admin.forms import AdapterAdminForm, AdapterChangeListForm
 from adapters.models import CURATABLE_FIELDS, Adapter
@@ -132,7 +134,25 @@ class AdapterAdmin(admin.ModelAdmin):
             state = "ok"
         return format_html('<span class="lf-badge lf-badge-{}">{}</span>', state.replace(" ", "-"), state)
 
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """The admin's own actions plus those other apps registered (``adapters.admin.extensions``)."""
+        actions = super().get_actions(request)
+        if self.actions is None or IS_POPUP_VAR in request.GET:
+            return actions
+        for extra in list_actions():
+            if all(getattr(self, f"has_{name}_permission")(request) for name in extra.permissions):
+                actions[extra.name] = (extra.function, extra.name, extra.description)
+        return actions
+
     # --- change form ------------------------------------------------------------------------
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False,
+        form_url: str = "", obj: Adapter | None = None,
+    ) -> HttpResponse:  # fmt: skip
+        """The form plus the read-only panels other apps registered (``adapters.admin.extensions``)."""
+        context["adapter_panels"] = change_panels_render(request, obj) if obj is not None else []
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     @admin.display(description="Preview")
     def preview_image(self, adapter: Adapter) -> str:
         if not adapter.preview_path:

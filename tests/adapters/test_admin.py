@@ -7,7 +7,9 @@ from django import forms
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.html import format_html
 
+from adapters.admin import extensions
 from adapters.admin.filters import TagFilter
 from adapters.models import Adapter, ScannedFile
 from tests.factories import AdapterFactory
@@ -277,6 +279,23 @@ def test_change_form_rejects_a_name_version_clash(admin_client):
     response = admin_client.post(change_url(adapter), data)
     assert response.status_code == 200
     assert "adapter with this name and version already exists" in response.content.decode()
+
+
+def test_change_form_renders_registered_panels_and_survives_a_failing_one(admin_client, monkeypatch):
+    def failing(request, adapter):
+        raise RuntimeError("panel exploded")
+
+    def working(request, adapter):
+        return format_html("<p>Panel for {}</p>", adapter.name)
+
+    monkeypatch.setattr(extensions, "_panels", {})
+    extensions.change_panel_register(extensions.ChangePanel("broken", "Broken", failing))
+    extensions.change_panel_register(extensions.ChangePanel("fine", "Fine", working))
+    adapter = AdapterFactory(name="<Panelled>")
+    content = admin_client.get(change_url(adapter)).content.decode()
+    assert 'id="panel-broken"' in content
+    assert "Broken unavailable" in content
+    assert "<p>Panel for &lt;Panelled&gt;</p>" in content
 
 
 def test_adapters_cannot_be_added_through_the_admin(admin_client):
