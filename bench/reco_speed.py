@@ -1,0 +1,190 @@
+"""Recommendation speed: ``similar``, ``for-prompt`` (prompt encoding included) and ``by-trigger`` through the real
+server, with ``GET /api/health`` on the same server as the in-run baseline; embedding throughput on CPU in
+batches of 32; lexical index build time and memory; the web process's RSS before and after the model loads.
+
+    .venv/bin/python -m bench.reco_speed --count 10000
+    .venv/bin/python -m bench.reco_speed --count 100000 --embed-sample 2000
+
+Adapters are bulk-inserted (``bench.seed``). Vectors: every adapter is embedded for real unless
+``--embed-sample N`` is given; then N adapters are embedded (the throughput figure) and the rest get random unit
+vectors stored with their current text hash, which costs a request exactly what real vectors cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.adapters_api import (  # noqa: E402
+    Scenario,
+    free_port,
+    prepare_environment,
+    run_clients,
+    start_server,
+)
+
+PROMPT = "portrait of a knight in glowing armor at sunset, cinematic lighting, detailed"
+
+
+def seed(env: dict[str, str], count: int, embed_sample: int | None) -> dict[str, Any]:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from adapters.models import Adapter
+    from bench.seed import seed_adapters
+    from loraforge.api_keys import api_key_create
+
+    started = time.perf_counter()
+    seed_adapters(count)
+    print(f"seeded {count} adapters in {time.perf_counter() - started:.1f} s", flush=True)
+    ids = [str(pk) for pk in Adapter.objects.order_by("pk").values_list("pk", flat=True)]
+    figures = embed(ids, embed_sample)
+    figures |= index_figures()
+    rng = np.random.default_rng(3)
+    sample = [ids[int(i)] for i in rng.choice(len(ids), size=min(200, len(ids)), replace=False)]
+    words = list(Adapter.objects.filter(pk__in=sample[:50]).values_list("trained_words", flat=True))
+    from django.db import connection
+
+    key = api_key_create(name="bench").plain_key
+    connection.close()
+    return figures | {"key": key, "ids": sample, "triggers": [w[0] for w in words if w]}
+
+
+def embed(ids: list[str], sample: int | None) -> dict[str, Any]:
+    from recommendations.services.embeddings import embeddings_compute
+
+    real = ids if sample is None else ids[:sample]
+    started = time.perf_counter()
+    report = embeddings_compute(adapter_ids=real, batch_size=32)
+    seconds = time.perf_counter() - started
+    print(f"embedded {report.processed_count} adapters in {seconds:.1f} s ({report.device})", flush=True)
+    if sample is not None:
+        synthetic_vectors(ids[sample:])
+    return {"embedded": report.processed_count, "embed_seconds": seconds, "embed_per_s": report.processed_count / seconds}
+
+
+def synthetic_vectors(ids: list[str]) -> None:
+    from django.utils import timezone
+
+    from adapters.models import Adapter
+    from recommendations.documents import semantic_text, text_sha256
+    from recommendations.encoder import model_name
+    from recommendations.models import AdapterEmbedding
+    from recommendations.vectors import vector_to_bytes
+
+    rng = np.random.default_rng(5)
+    now = timezone.now()
+    for start in range(0, len(ids), 5000):
+        batch = Adapter.objects.filter(pk__in=ids[start : start + 5000])
+        rows = []
+        for adapter in batch:
+            vector = rng.standard_normal(384).astype(np.float32)
+            vector /= np.linalg.norm(vector)
+            rows.append(
+                AdapterEmbedding(
+                    adapter=adapter, model_name=model_name(), dim=384, vector=vector_to_bytes(vector),
+                    text_sha256=text_sha256(semantic_text(adapter)), computed_at=now,
+                )
+            )  # fmt: skip
+        AdapterEmbedding.objects.bulk_create(rows)
+    print(f"stored {len(ids)} synthetic vectors", flush=True)
+
+
+def index_figures() -> dict[str, Any]:
+    from recommendations.index import index_current
+
+    started = time.perf_counter()
+    index = index_current(force=True, semantic=False)
+    build = time.perf_counter() - started
+    lexical_bytes = index.memory_bytes
+    started = time.perf_counter()
+    index = index_current(semantic=True)
+    load = time.perf_counter() - started
+    semantic_bytes = index.semantic.memory_bytes if index.semantic else 0
+    print(f"lexical index: {build:.2f} s, {lexical_bytes / 2**20:.1f} MiB; vectors: {load:.2f} s, {semantic_bytes / 2**20:.1f} MiB")
+    return {"index_build_s": build, "index_mib": lexical_bytes / 2**20, "vectors_load_s": load,
+            "vectors_mib": semantic_bytes / 2**20}  # fmt: skip
+
+
+def rss_mib(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def timed(port: int, key: str, method: str, path: str, body: bytes | None = None) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    started = time.perf_counter()
+    conn.request(method, path, body=body, headers={"X-API-Key": key, "Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--embed-sample", type=int, default=None)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args()
+    args.reuse = None
+    env = prepare_environment(args)
+    figures = seed(env, args.count, args.embed_sample)
+    key, port = figures.pop("key"), free_port()
+    ids, triggers = figures.pop("ids"), figures.pop("triggers")
+    server = start_server(env, port)
+    try:
+        figures["rss_idle_mib"] = rss_mib(server.pid)
+        figures["first_similar_ms"] = timed(port, key, "GET", f"/api/v1/recommendations/similar/{ids[0]}")
+        figures["rss_index_mib"] = rss_mib(server.pid)
+        body = json.dumps({"prompt": PROMPT}).encode()
+        figures["first_for_prompt_ms"] = timed(port, key, "POST", "/api/v1/recommendations/for-prompt", body)
+        figures["rss_model_mib"] = rss_mib(server.pid)
+        scenarios = [
+            Scenario("health (baseline)", "GET", ["/api/health"]),
+            Scenario("similar", "GET", [f"/api/v1/recommendations/similar/{pk}" for pk in ids]),
+            Scenario("for-prompt", "POST", ["/api/v1/recommendations/for-prompt"], body),
+            Scenario("by-trigger", "GET", [f"/api/v1/recommendations/by-trigger?trigger_query={t.replace(' ', '+')}" for t in triggers]),
+        ]  # fmt: skip
+        rows = []
+        for scenario in scenarios:
+            row = run_clients([port], key, scenario, 1, args.duration) | {"scenario": scenario.name}
+            rows.append(row)
+        figures["rss_after_mib"] = rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    baseline = rows[0]["median_ms"]
+    print(f"\n{args.count} adapters, {args.db}, c=1, {args.duration:g} s per scenario")
+    for row in rows:
+        print(
+            f"{row['scenario']:<20} median {row['median_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
+            f"x{row['median_ms'] / baseline:6.1f} health  errors {row['errors']}"
+        )
+    for name, value in figures.items():
+        print(f"{name:<22} {value:10.2f}")
+    if args.output:
+        args.output.write_text(json.dumps({"rows": rows, "figures": figures}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
