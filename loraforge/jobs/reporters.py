@@ -160,8 +160,39 @@ class ConsoleProgress:
                 self._bar = None
 
 
+class ConsoleItemsProgress:
+    """A tqdm bar over items (adapters to embed) on a terminal (SPEC 8): an ``ItemsProgress`` for the console."""
+
+    def __init__(self, *, stream: IO[str], enabled: bool, unit: str = "item") -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._unit = unit
+        self._bar: Any = None
+        self._lock = threading.Lock()
+
+    def step(self, *, done: int, total: int, message: str) -> None:
+        if not self._enabled:
+            return
+        with self._lock:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, unit=self._unit, file=self._stream, leave=False)
+            self._bar.update(done - self._bar.n)
+
+    def cancelled(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+
+
 class ProgressTee:
-    """Several reporters as one; cancelled when any of them says so."""
+    """Several reporters as one (each one taking the calls made: a scan's or an items job's); cancelled when any of
+    them says so."""
 
     def __init__(self, *reporters: Any) -> None:
         self._reporters = [reporter for reporter in reporters if reporter is not None]
@@ -177,6 +208,10 @@ class ProgressTee:
     def file_done(self, *, path: Path, index: int, total: int) -> None:
         for reporter in self._reporters:
             reporter.file_done(path=path, index=index, total=total)
+
+    def step(self, *, done: int, total: int, message: str) -> None:
+        for reporter in self._reporters:
+            reporter.step(done=done, total=total, message=message)
 
     def cancelled(self) -> bool:
         return any(reporter.cancelled() for reporter in self._reporters)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -25,13 +26,16 @@ from loraforge.jobs.background import (
     job_start,
     job_succeed,
 )
+from loraforge.jobs.deadline import TIME_LIMIT_EXCEEDED
 from loraforge.jobs.enqueue import task_send
-from loraforge.jobs.reporters import JobProgressReporter
+from loraforge.jobs.recovery import job_recover_if_stale
+from loraforge.jobs.reporters import JobProgressReporter, ProgressTee
 from loraforge.models import BackgroundJob
-from loraforge.models.jobs import BackgroundJobKind
+from loraforge.models.jobs import BackgroundJobKind, JobStatus
 from recommendations.catalogue import SNAPSHOT_FIELDS
 from recommendations.documents import semantic_text, text_sha256
-from recommendations.encoder import Encoder, encoder_get, model_name, unavailable_reason
+from recommendations.encoder import Encoder, device_name, encoder_get, model_name, unavailable_reason
+from recommendations.index import index_current
 from recommendations.models import AdapterEmbedding
 from recommendations.scoring import popularity_score, quality_score, recency_score
 from recommendations.triggers import adapter_phrases
@@ -99,6 +103,8 @@ def embeddings_compute(
         return report
     report.device = encoder.device
     done = 0
+    if progress is not None:
+        progress.step(done=0, total=len(ids), message=f"Embedding {len(ids)} adapters")
     for batch in _batches(ids, max(1, batch_size)):
         if progress is not None and progress.cancelled():
             report.cancelled = True
@@ -136,6 +142,8 @@ def _embed_batch(encoder: Encoder, ids: list[str], *, force: bool, batch_size: i
         return
     try:
         vectors = encoder.encode([text for _, text, _ in todo], batch_size=batch_size)
+    except SoftTimeLimitExceeded:
+        raise  # the task's time is up: the job fails, it is not a per-adapter error
     except Exception as exc:
         logger.exception("Embedding a batch of %d adapters failed", len(todo))
         for adapter, _, _ in todo:
@@ -224,42 +232,73 @@ def unknown_adapter_ids(adapter_ids: Sequence[str | UUID]) -> list[str]:
 
 def embeddings_job_start(
     *, adapter_ids: Sequence[str | UUID] = (), force: bool = False, compute_all: bool = False,
-    batch_size: int = DEFAULT_BATCH_SIZE, created_via: str = "api",
+    batch_size: int = DEFAULT_BATCH_SIZE, created_via: str = "api", enqueue: bool = True,
 ) -> tuple[BackgroundJob, int]:  # fmt: skip
-    """A pending ``embeddings`` job and how many adapters it will consider; the task is sent on commit."""
+    """A pending ``embeddings`` job and how many adapters it will consider; the task is sent on commit.
+    ``enqueue=False`` (``recompute_embeddings``) leaves the job ``pending`` for ``embeddings_job_run`` inline."""
     ids = [str(adapter_id) for adapter_id in adapter_ids] or None
     queued = len(ids) if ids else (Adapter.objects.count() if force or compute_all else len(embeddings_pending_ids()))
     params = {"adapter_ids": ids, "force_recompute": force, "compute_all": compute_all, "batch_size": batch_size}
     with transaction.atomic():
         job = background_job_create(kind=BackgroundJobKind.EMBEDDINGS, params=params, created_via=created_via)
-        transaction.on_commit(lambda: job_enqueue(job))
+        if enqueue:
+            transaction.on_commit(lambda: job_enqueue(job))
     return job, queued
 
 
-def embeddings_job_run(*, job_id: str | UUID) -> BackgroundJob | None:
+def embeddings_job_run(*, job_id: str | UUID, progress: ItemsProgress | None = None) -> BackgroundJob | None:
+    """Run a pending embeddings job to its end: the task, and ``recompute_embeddings`` inline with its console bar
+    as ``progress``. Idempotent: a job already taken or finished is left alone."""
     job = BackgroundJob.objects.filter(pk=job_id, kind=BackgroundJobKind.EMBEDDINGS).first()
-    if job is None or not job_start(job):
+    if job is None:
+        return None
+    if job.status == JobStatus.RUNNING:
+        job_recover_if_stale(job)  # a redelivered task: its worker died, unless the heartbeat is fresh
         return job
+    if not job_start(job):
+        return job
+    report = _job_compute(job, progress)
+    if report is not None:
+        result = report.result()
+        if report.cancelled or not job_succeed(job, result, message=embeddings_summary(report)):
+            job_keep_result(job, result)  # cancelled while it ran: keep the partial report
+    return job
+
+
+def _job_compute(job: BackgroundJob, progress: ItemsProgress | None) -> EmbeddingsReport | None:
+    """The job's computation; without semantic embeddings the lexical index is rebuilt instead (SPEC 8)."""
     params = job.params or {}
-    try:
-        ids = embeddings_target_ids(
-            adapter_ids=params.get("adapter_ids") or (),
-            include_current=bool(params.get("force_recompute") or params.get("compute_all")),
-        )
-        with JobProgressReporter(job) as reporter:
+    with JobProgressReporter(job) as reporter:
+        try:
+            ids = embeddings_target_ids(
+                adapter_ids=params.get("adapter_ids") or (),
+                include_current=bool(params.get("force_recompute") or params.get("compute_all")),
+            )
             report = embeddings_compute(
                 adapter_ids=ids, force=bool(params.get("force_recompute")),
-                batch_size=int(params.get("batch_size") or DEFAULT_BATCH_SIZE), progress=reporter,
+                batch_size=int(params.get("batch_size") or DEFAULT_BATCH_SIZE),
+                progress=ProgressTee(reporter, progress),
             )  # fmt: skip
-    except Exception:
-        logger.exception("Embeddings job %s failed", job.pk)
-        job_fail(job, "Computing embeddings failed")
-        return job
-    if report.cancelled:
-        job_keep_result(job, report.result())
-    else:
-        job_succeed(job, report.result(), message=f"{report.processed_count} embeddings computed")
-    return job
+            if not report.semantic_available:
+                index_current(force=True, semantic=False)
+            return report
+        except SoftTimeLimitExceeded:
+            job_fail(job, TIME_LIMIT_EXCEEDED)
+        except Exception:
+            logger.exception("Embeddings job %s failed", job.pk)
+            job_fail(job, "Computing embeddings failed")
+    return None
+
+
+def embeddings_summary(report: EmbeddingsReport) -> str:
+    """``Embeddings: 40 computed, 2 skipped, 0 errors in 3.2 s (model …, device cpu)`` (SPEC 8), or what was done
+    without semantic embeddings."""
+    if not report.semantic_available:
+        return f"Semantic embeddings unavailable ({report.reason or 'unknown reason'}); lexical index rebuilt only."
+    return (
+        f"Embeddings: {report.processed_count} computed, {report.skipped_count} skipped, {report.error_count} errors "
+        f"in {report.seconds:.1f} s (model {model_name()}, device {report.device or device_name()})"
+    )
 
 
 # --- the sweep that follows adapter writes -----------------------------------------------------------
