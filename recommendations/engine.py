@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 from django.db.models import Count
@@ -22,6 +22,12 @@ KNOWN_FAMILY_EXCLUDED = ("unknown", "other")  # never filtered out by a same-bas
 DIVERSITY_PENALTY = 0.1
 CONTENT_EXPLAINED = 0.3
 SHARED_TAGS_SHOWN = 3
+REPORTED_DIGITS = 4  # scores are reported, and so compared for ties, at this precision
+
+
+def reported(value: SupportsFloat) -> float:
+    """A score as the response reports it; ranking ties are ties of these values (then the name decides)."""
+    return round(float(value), REPORTED_DIGITS)
 
 
 @dataclass
@@ -164,9 +170,9 @@ def family_mask(index: RecoIndex, family: str | None) -> np.ndarray:
 
 
 def ranked(index: RecoIndex, rows: np.ndarray, final: np.ndarray) -> list[int]:
-    """Rows by final score desc, then name."""
+    """Rows by final score desc (as reported), then name."""
     names = index.catalogue.names
-    return sorted((int(row) for row in rows), key=lambda row: (-round(float(final[row]), 12), names[row].lower()))
+    return sorted((int(row) for row in rows), key=lambda row: (-reported(final[row]), names[row].lower()))
 
 
 def diversified(index: RecoIndex, rows: list[int], final: np.ndarray, limit: int) -> list[int]:

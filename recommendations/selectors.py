@@ -75,7 +75,8 @@ def recommendation_health() -> dict[str, Any]:
     checks = {
         "tfidf_ready": index.lexical is not None or total == 0,
         "semantic_available": semantic,
-        "embeddings_coverage_ok": coverage >= COVERAGE_OK or total == 0 or not model_name(),
+        # "semantic disabled" covers a model switched off and one that cannot load (no sentence-transformers)
+        "embeddings_coverage_ok": coverage >= COVERAGE_OK or total == 0 or not semantic,
         "performance_acceptable": average < SLOW_AVERAGE_MS,
     }
     degraded = not (checks["tfidf_ready"] and checks["embeddings_coverage_ok"] and checks["performance_acceptable"])

@@ -80,6 +80,7 @@ class TriggerQuerySerializer(QuerySerializer):
     trigger_query = serializers.CharField(
         max_length=TRIGGER_QUERY_MAX_LENGTH,
         required=False,
+        allow_blank=True,  # a blank query is refused by validate() with the documented message
         help_text="The trigger phrase to look for (required, 1..200 characters)",
     )
     limit = _limit()

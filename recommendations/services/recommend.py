@@ -253,7 +253,7 @@ def recommend_by_trigger(*, trigger_query: str, limit: int = 10) -> dict[str, An
     adjustments = engine.adjustments_load(index)
     final = engine.final_scores(index, scores, adjustments, weights)
     names = index.catalogue.names
-    rows.sort(key=lambda r: (TIER_ORDER[matches[r][0]], -round(float(final[r]), 12), names[r].lower()))
+    rows.sort(key=lambda r: (TIER_ORDER[matches[r][0]], -engine.reported(final[r]), names[r].lower()))
     items = []
     for r in rows[:limit]:
         tier, _, phrase = matches[r]
@@ -291,7 +291,7 @@ def recommend_works_well_with(*, adapter: Adapter, limit: int = 10, record: bool
     names = index.catalogue.names
     rows = sorted(
         (int(r) for r in np.flatnonzero(mask)),
-        key=lambda r: (-round(float(scores.co_usage[r]), 12), -round(float(final[r]), 12), names[r].lower()),
+        key=lambda r: (-engine.reported(scores.co_usage[r]), -engine.reported(final[r]), names[r].lower()),
     )[:limit]
     items = [
         engine.item(

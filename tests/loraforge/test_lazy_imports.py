@@ -1,5 +1,6 @@
-"""Heavy ML libraries stay unimported by the server and by every module of every app (STYLE 10): each one
-imports them inside the functions that need them."""
+"""Heavy ML libraries (torch, scikit-learn, sentence-transformers, transformers, pynvml) stay unimported by the
+server and by every module of every app, the recommendations views and tasks included (STYLE 10): each one imports
+them inside the functions that need them."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def test_the_server_and_every_module_import_no_heavy_library(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    for module in ("adapters.views", "adapters.tasks", "generation.jobs.views", "generation.results.views"):
+    for module in (
+        "adapters.views", "adapters.tasks", "generation.jobs.views", "generation.results.views",
+        "recommendations.views", "recommendations.tasks", "recommendations.encoder", "recommendations.lexical",
+        "recommendations.services.recommend", "recommendations.services.embeddings",
+    ):  # fmt: skip
         assert module in report["modules"]
     assert len(report["modules"]) > 100
     assert report["heavy"] == []
