@@ -34,6 +34,7 @@ from bench.adapters_api import (  # noqa: E402
     start_server,
 )
 
+TRIGGER_PATH = "/api/v1/recommendations/by-trigger?trigger_query="
 PROMPT = "portrait of a knight in glowing armor at sunset, cinematic lighting, detailed"
 
 
@@ -75,7 +76,11 @@ def embed(ids: list[str], sample: int | None) -> dict[str, Any]:
     print(f"embedded {report.processed_count} adapters in {seconds:.1f} s ({report.device})", flush=True)
     if sample is not None:
         synthetic_vectors(ids[sample:])
-    return {"embedded": report.processed_count, "embed_seconds": seconds, "embed_per_s": report.processed_count / seconds}
+    return {
+        "embedded": report.processed_count,
+        "embed_seconds": seconds,
+        "embed_per_s": report.processed_count / seconds,
+    }
 
 
 def synthetic_vectors(ids: list[str]) -> None:
@@ -116,7 +121,10 @@ def index_figures() -> dict[str, Any]:
     index = index_current(semantic=True)
     load = time.perf_counter() - started
     semantic_bytes = index.semantic.memory_bytes if index.semantic else 0
-    print(f"lexical index: {build:.2f} s, {lexical_bytes / 2**20:.1f} MiB; vectors: {load:.2f} s, {semantic_bytes / 2**20:.1f} MiB")
+    print(
+        f"lexical index: {build:.2f} s, {lexical_bytes / 2**20:.1f} MiB; "
+        f"vectors: {load:.2f} s, {semantic_bytes / 2**20:.1f} MiB"
+    )
     return {"index_build_s": build, "index_mib": lexical_bytes / 2**20, "vectors_load_s": load,
             "vectors_mib": semantic_bytes / 2**20}  # fmt: skip
 
@@ -163,7 +171,7 @@ def main() -> None:
             Scenario("health (baseline)", "GET", ["/api/health"]),
             Scenario("similar", "GET", [f"/api/v1/recommendations/similar/{pk}" for pk in ids]),
             Scenario("for-prompt", "POST", ["/api/v1/recommendations/for-prompt"], body),
-            Scenario("by-trigger", "GET", [f"/api/v1/recommendations/by-trigger?trigger_query={t.replace(' ', '+')}" for t in triggers]),
+            Scenario("by-trigger", "GET", [f"{TRIGGER_PATH}{t.replace(' ', '+')}" for t in triggers]),
         ]  # fmt: skip
         rows = []
         for scenario in scenarios:

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from adapters.models import Adapter
 from loraforge.errors import NotFound
+from loraforge.schema import NOT_FOUND
 from loraforge.views import UUID_RE
 from recommendations import selectors
 from recommendations.models import UserPreference
@@ -92,7 +93,7 @@ class WorksWellWithView(APIView):
 
 
 class FeedbackView(APIView):
-    @extend_schema(request=FeedbackRequestSerializer, responses={201: FeedbackSerializer})
+    @extend_schema(request=FeedbackRequestSerializer, responses={201: FeedbackSerializer, 404: NOT_FOUND})
     def post(self, request: Request) -> Response:
         data = _validated(FeedbackRequestSerializer, request.data)
         feedback = user_data.feedback_create(

@@ -179,6 +179,8 @@ class ConsoleItemsProgress:
 
                 self._bar = tqdm(total=total, unit=self._unit, file=self._stream, leave=False)
             self._bar.update(done - self._bar.n)
+            if done >= total:
+                self._bar.refresh()  # the last count is shown even when the run took less than tqdm's interval
 
     def cancelled(self) -> bool:
         return False
