@@ -71,8 +71,9 @@ def load(dataset: dict[str, Any]) -> dict[str, str]:
     return {str(row.pk): item["family"] for row, item in zip(rows, dataset["adapters"], strict=True)}
 
 
-def precision(ids: list[str], relevant: Callable[[str], bool]) -> float:
-    return sum(1 for adapter_id in ids[:K] if relevant(adapter_id)) / K
+def precision(ids: list[str], family: str, family_of: dict[str, str]) -> float:
+    """Precision@5: the share of the first five that belong to ``family``."""
+    return sum(1 for adapter_id in ids[:K] if family_of[adapter_id] == family) / K
 
 
 def with_weights(semantic: float, lexical: float) -> Any:
@@ -92,7 +93,7 @@ def similar_precision(family_of: dict[str, str], *, diversify: bool = True) -> f
             record=False,
         )  # fmt: skip
         ids = [item["lora_id"] for item in response["recommendations"]]
-        scores.append(precision(ids, lambda other, family=family_of[str(adapter.pk)]: family_of[other] == family))
+        scores.append(precision(ids, family_of[str(adapter.pk)], family_of))
     return statistics.fmean(scores)
 
 
@@ -103,7 +104,7 @@ def prompt_precision(family_of: dict[str, str], prompts: list[dict[str, str]]) -
     for prompt in prompts:
         response = recommend_for_prompt(prompt=prompt["prompt"], limit=K)
         ids = [item["lora_id"] for item in response["recommendations"]]
-        scores.append(precision(ids, lambda other, family=prompt["family"]: family_of[other] == family))
+        scores.append(precision(ids, prompt["family"], family_of))
     return statistics.fmean(scores)
 
 
@@ -125,21 +126,16 @@ def negative_feedback_round(family_of: dict[str, str], prompts: list[dict[str, s
                     feedback_create(session_id=first["session_id"], adapter_id=adapter_id, feedback_type="negative")
             second = [item["lora_id"] for item in ask()["recommendations"]]
             transaction.set_rollback(True)
-        return precision(ids, lambda o: family_of[o] == family), precision(second, lambda o: family_of[o] == family)
+        return precision(ids, family, family_of), precision(second, family, family_of)
 
-    similar = [
-        round_trip(
-            lambda adapter=adapter: recommend_similar(
-                adapter=adapter, limit=K, similarity_threshold=0.0, same_base_only=False
-            ),
-            family_of[str(adapter.pk)],
-        )
-        for adapter in Adapter.objects.all()
-    ]
-    prompt = [
-        round_trip(lambda text=item["prompt"]: recommend_for_prompt(prompt=text, limit=K), item["family"])
-        for item in prompts
-    ]
+    def similar_to(adapter: Any) -> Callable[[], dict[str, Any]]:
+        return lambda: recommend_similar(adapter=adapter, limit=K, similarity_threshold=0.0, same_base_only=False)
+
+    def for_prompt(text: str) -> Callable[[], dict[str, Any]]:
+        return lambda: recommend_for_prompt(prompt=text, limit=K)
+
+    similar = [round_trip(similar_to(adapter), family_of[str(adapter.pk)]) for adapter in Adapter.objects.all()]
+    prompt = [round_trip(for_prompt(item["prompt"]), item["family"]) for item in prompts]
     return {
         "similar_before": statistics.fmean(pair[0] for pair in similar),
         "similar_after": statistics.fmean(pair[1] for pair in similar),

@@ -38,7 +38,7 @@ TRIGGER_PATH = "/api/v1/recommendations/by-trigger?trigger_query="
 PROMPT = "portrait of a knight in glowing armor at sunset, cinematic lighting, detailed"
 
 
-def seed(env: dict[str, str], count: int, embed_sample: int | None) -> dict[str, Any]:
+def seed(env: dict[str, str], count: int, embed_sample: int | None, *, fresh: bool = True) -> dict[str, Any]:
     os.environ.update(env)
     import django
 
@@ -50,11 +50,14 @@ def seed(env: dict[str, str], count: int, embed_sample: int | None) -> dict[str,
     from bench.seed import seed_adapters
     from loraforge.api_keys import api_key_create
 
-    started = time.perf_counter()
-    seed_adapters(count)
-    print(f"seeded {count} adapters in {time.perf_counter() - started:.1f} s", flush=True)
+    figures: dict[str, Any] = {}
+    if fresh:
+        started = time.perf_counter()
+        seed_adapters(count)
+        print(f"seeded {count} adapters in {time.perf_counter() - started:.1f} s", flush=True)
     ids = [str(pk) for pk in Adapter.objects.order_by("pk").values_list("pk", flat=True)]
-    figures = embed(ids, embed_sample)
+    if fresh:
+        figures |= embed(ids, embed_sample)
     figures |= index_figures()
     rng = np.random.default_rng(3)
     sample = [ids[int(i)] for i in rng.choice(len(ids), size=min(200, len(ids)), replace=False)]
@@ -153,10 +156,10 @@ def main() -> None:
     parser.add_argument("--embed-sample", type=int, default=None)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--reuse", type=Path, default=None, help="the data folder of an earlier run (no seeding)")
     args = parser.parse_args()
-    args.reuse = None
     env = prepare_environment(args)
-    figures = seed(env, args.count, args.embed_sample)
+    figures = seed(env, args.count, args.embed_sample, fresh=args.reuse is None)
     key, port = figures.pop("key"), free_port()
     ids, triggers = figures.pop("ids"), figures.pop("triggers")
     server = start_server(env, port)
@@ -181,12 +184,12 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    baseline = rows[0]["median_ms"]
+    baseline = float(rows[0]["median_ms"])
     print(f"\n{args.count} adapters, {args.db}, c=1, {args.duration:g} s per scenario")
     for row in rows:
         print(
             f"{row['scenario']:<20} median {row['median_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
-            f"x{row['median_ms'] / baseline:6.1f} health  errors {row['errors']}"
+            f"x{float(row['median_ms']) / baseline:6.1f} health  errors {row['errors']}"
         )
     for name, value in figures.items():
         print(f"{name:<22} {value:10.2f}")

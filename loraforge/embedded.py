@@ -50,6 +50,11 @@ def embedded_worker_wanted(*, is_server: bool) -> bool:
     return is_server and not settings.REDIS_URL
 
 
+def embedded_worker_running() -> bool:
+    """Whether this process runs the embedded worker (then background work shares the web server's CPU)."""
+    return _running is not None
+
+
 def start_embedded_worker(*, ready_timeout: float = READY_TIMEOUT) -> Any:
     """Start the worker (and, on the in-memory broker, beat) once per process; returns the WorkController.
 

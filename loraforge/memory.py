@@ -10,6 +10,21 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter
 SERVER_ARENAS = 2
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim``) after a large temporary allocation, such
+    as fitting a TF-IDF index: without it the process keeps them as RSS. False where there is no glibc."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    return bool(trim(0)) if trim is not None else False
+
+
 def limit_malloc_arenas(count: int = SERVER_ARENAS) -> bool:
     """Cap glibc's malloc arenas before the server's threads start.
 
@@ -21,10 +36,8 @@ def limit_malloc_arenas(count: int = SERVER_ARENAS) -> bool:
     """
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is None:
         return False
     return bool(mallopt(M_ARENA_MAX, count))

@@ -37,12 +37,20 @@ class Catalogue:
     quality: np.ndarray = field(default_factory=lambda: np.zeros(0))
     popularity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     recency: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _family_masks: dict[tuple[str, tuple[str, ...]], np.ndarray] = field(default_factory=dict, repr=False)
+    name_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # position by lower-case name
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def sort_key(self, row: int) -> str:
-        return self.names[row].lower()
+    def family_mask(self, family: str, always: tuple[str, ...]) -> np.ndarray:
+        """Rows of ``family`` or of one of the ``always`` families (computed once per family and snapshot)."""
+        key = (family, always)
+        mask = self._family_masks.get(key)
+        if mask is None:
+            mask = (self.base_family == family) | np.isin(self.base_family, always)
+            self._family_masks[key] = mask
+        return mask
 
 
 def catalogue_load() -> Catalogue:
@@ -83,6 +91,9 @@ def catalogue_load() -> Catalogue:
     catalogue.quality = np.array(quality, dtype=np.float64)
     catalogue.popularity = np.array(popularity, dtype=np.float64)
     catalogue.recency = np.array(recency, dtype=np.float64)
+    by_name = sorted(range(len(catalogue.names)), key=lambda row: catalogue.names[row].lower())
+    catalogue.name_rank = np.empty(len(by_name), dtype=np.int64)
+    catalogue.name_rank[by_name] = np.arange(len(by_name))
     return catalogue
 
 

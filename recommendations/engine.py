@@ -3,6 +3,7 @@ terms, preferences and feedback, vectorised over every candidate; the items retu
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -166,34 +167,57 @@ def family_mask(index: RecoIndex, family: str | None) -> np.ndarray:
     families = index.catalogue.base_family
     if not family or family in KNOWN_FAMILY_EXCLUDED:
         return np.ones(len(families), dtype=bool)
-    return (families == family) | np.isin(families, KNOWN_FAMILY_EXCLUDED)
+    return index.catalogue.family_mask(family, KNOWN_FAMILY_EXCLUDED)
 
 
-def ranked(index: RecoIndex, rows: np.ndarray, final: np.ndarray) -> list[int]:
-    """Rows by final score desc (as reported), then name."""
-    names = index.catalogue.names
-    return sorted((int(row) for row in rows), key=lambda row: (-reported(final[row]), names[row].lower()))
+def ranked(
+    index: RecoIndex, rows: np.ndarray, final: np.ndarray, *, keep: int | None = None, margin: float = 0.0
+) -> list[int]:
+    """Rows by final score desc (as reported), then name; with ``keep``, at least the rows that can be among the
+    first ``keep`` when later moved by up to ``margin`` (diversification) - the rest is left out unsorted."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return []
+    if keep is not None and len(rows) > keep:
+        # Only rows that can reach the first ``keep`` places (within ``margin`` of the keep-th best) are sorted.
+        threshold = np.partition(final[rows], len(rows) - keep)[len(rows) - keep] - margin
+        rows = rows[final[rows] >= threshold]
+    order = np.lexsort((index.catalogue.name_rank[rows], -np.round(final[rows], REPORTED_DIGITS)))
+    return [int(row) for row in rows[order]]
 
 
 def diversified(index: RecoIndex, rows: list[int], final: np.ndarray, limit: int) -> list[int]:
-    """Greedy re-ranking: each pick maximises ``final - 0.1·(max lexical similarity to the picked items)``. Only rows
-    within 0.1 of the ``limit``-th best can ever be picked (the penalty is at most 0.1), so the pool stops there."""
-    if len(rows) <= 1 or index.lexical is None:
+    """Greedy re-ranking: each pick maximises ``final - 0.1*(max lexical similarity to the picked items)``, the first
+    in rank order among equals. Only rows within 0.1 of the ``limit``-th best can ever be picked (the penalty is at
+    most 0.1), so the pool stops there; and as a row's value only falls while items are picked, a row's value is
+    recomputed only when it tops the heap with a value from before the last pick (lazy greedy: a handful of sparse
+    dot products instead of one pass over the pool per pick)."""
+    lexical = index.lexical
+    if len(rows) <= 1 or lexical is None:
         return rows[:limit]
-    floor = final[rows[min(limit, len(rows)) - 1]] - DIVERSITY_PENALTY
-    pool = np.array([row for row in rows if final[row] >= floor], dtype=np.int64)
+    ordered = np.asarray(rows, dtype=np.int64)
+    floor = final[ordered[min(limit, len(ordered)) - 1]] - DIVERSITY_PENALTY
+    pool = ordered[final[ordered] >= floor]  # in rank order
+    # Entries: (-value, rank position, row, picks the value accounts for, max similarity to those picks). Rows not
+    # yet looked at wait in rank order (their bound is their final score), so no heap of the whole pool is built.
+    heap: list[tuple[float, int, int, int, float]] = []
     picked: list[int] = []
-    penalty = np.zeros(len(pool))
-    available = np.ones(len(pool), dtype=bool)
-    order = {row: position for position, row in enumerate(rows)}
-    while len(picked) < limit and available.any():
-        values = np.where(available, final[pool] - DIVERSITY_PENALTY * penalty, -np.inf)
-        best = float(values.max())
-        ties = [int(pool[i]) for i in np.flatnonzero(values >= best - 1e-12)]
-        choice = min(ties, key=order.__getitem__)
-        picked.append(choice)
-        available[int(np.flatnonzero(pool == choice)[0])] = False
-        penalty = np.maximum(penalty, index.lexical.rows_similarity([choice], pool)[0])
+    dense: list[tuple[np.ndarray, np.ndarray]] = []
+    following = 0
+    while len(picked) < limit and (heap or following < len(pool)):
+        if following < len(pool) and (not heap or (-float(final[pool[following]]), following) < heap[0][:2]):
+            entry = (-float(final[pool[following]]), following, int(pool[following]), 0, 0.0)
+            following += 1
+        else:
+            entry = heapq.heappop(heap)
+        _, position, row, seen, penalty = entry
+        if seen == len(picked):
+            picked.append(row)
+            dense.append(lexical.dense(row))
+            continue
+        penalty = max([penalty, *(lexical.similarity_to_dense(row, vectors) for vectors in dense[seen:])])
+        value = float(final[row]) - DIVERSITY_PENALTY * penalty
+        heapq.heappush(heap, (-value, position, row, len(picked), penalty))
     return picked
 
 

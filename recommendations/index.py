@@ -16,6 +16,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from adapters.selectors import catalogue_state
+from loraforge.memory import release_free_memory
 from recommendations.catalogue import Catalogue, catalogue_load
 from recommendations.encoder import model_name
 from recommendations.lexical import LexicalIndex, lexical_build
@@ -60,7 +61,9 @@ def embeddings_fingerprint() -> Any:
     name = model_name()
     if not name:
         return None
-    stats = AdapterEmbedding.objects.filter(model_name=name).aggregate(count=Count("pk"), latest=Max("computed_at"))
+    # Over every row (both served by indexes; a filter on the model would read every row): a row of another model
+    # still changes the fingerprint when it is written, and the matrix load keeps only this model's.
+    stats = AdapterEmbedding.objects.aggregate(count=Count("*"), latest=Max("computed_at"))
     return (name, stats["count"], stats["latest"])
 
 
@@ -88,6 +91,7 @@ def _build(fingerprint: Any) -> RecoIndex:
     started = time.perf_counter()
     catalogue = catalogue_load()
     lexical = lexical_build(catalogue) if len(catalogue) else None
+    release_free_memory()  # the fit's temporary n-gram counts
     seconds = time.perf_counter() - started
     logger.info("Recommendation index built: %d adapters in %.2f s", len(catalogue), seconds)
     return RecoIndex(fingerprint, catalogue, lexical, timezone.now(), seconds)

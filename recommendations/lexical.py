@@ -56,33 +56,42 @@ class LexicalIndex:
 
     def row_similarity(self, row: int) -> np.ndarray:
         """Lexical similarity of catalogue row ``row`` to every row."""
-        return self._combine(self.word @ self.word[row].T, self.char @ self.char[row].T)
+        return self._combine(self.word @ _dense_row(self.word, row), self.char @ _dense_row(self.char, row))
 
-    def rows_similarity(self, rows: list[int], others: np.ndarray) -> np.ndarray:
-        """``(len(rows) x len(others))`` lexical similarities (for diversification)."""
-        if not rows or not len(others):
-            return np.zeros((len(rows), len(others)))
-        word = (self.word[rows] @ self.word[others].T).toarray()
-        char = (self.char[rows] @ self.char[others].T).toarray()
-        return np.clip(0.5 * word + 0.5 * char, 0.0, 1.0)
+    def dense(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row ``row`` of both matrices as dense vectors (for ``similarity_to_dense``)."""
+        return _dense_row(self.word, row), _dense_row(self.char, row)
+
+    def similarity_to_dense(self, row: int, dense: tuple[np.ndarray, np.ndarray]) -> float:
+        """Lexical similarity of row ``row`` to a row given by ``dense``: two sparse dot products."""
+        word = _sparse_dot(self.word, row, dense[0])
+        char = _sparse_dot(self.char, row, dense[1])
+        return min(1.0, max(0.0, 0.5 * word + 0.5 * char))
 
     def text_similarity(self, text: str) -> np.ndarray:
         """Lexical similarity of a query text to every row."""
         query = text.lower()
-        word = self.word @ self.word_vectorizer.transform([query]).T
-        char = self.char @ self.char_vectorizer.transform([query]).T
+        word = self.word @ self.word_vectorizer.transform([query]).toarray().ravel()
+        char = self.char @ self.char_vectorizer.transform([query]).toarray().ravel()
         return self._combine(word, char)
 
     def phrase_cosines(self, query: str) -> np.ndarray:
         """Char TF-IDF cosine of the query to every trigger phrase."""
         if self.phrases is None or self.phrase_vectorizer is None:
             return np.zeros(0)
-        return np.asarray((self.phrases @ self.phrase_vectorizer.transform([query]).T).todense()).ravel()
+        return np.asarray(self.phrases @ self.phrase_vectorizer.transform([query]).toarray().ravel())
 
     @staticmethod
-    def _combine(word: Any, char: Any) -> np.ndarray:
-        combined = 0.5 * np.asarray(word.todense()).ravel() + 0.5 * np.asarray(char.todense()).ravel()
-        return np.clip(combined, 0.0, 1.0)
+    def _combine(word: np.ndarray, char: np.ndarray) -> np.ndarray:
+        return np.clip(0.5 * np.asarray(word, dtype=np.float64) + 0.5 * np.asarray(char, dtype=np.float64), 0.0, 1.0)
+
+
+def _dense_row(matrix: Any, row: int) -> np.ndarray:
+    """Row ``row`` of a CSR matrix as a dense vector (a sparse-times-dense product needs no format conversion)."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    vector = np.zeros(matrix.shape[1], dtype=matrix.dtype)
+    vector[matrix.indices[start:end]] = matrix.data[start:end]
+    return vector
 
 
 def lexical_build(catalogue: Catalogue) -> LexicalIndex:
@@ -106,9 +115,13 @@ def _fit(vectorizer: Any, documents: list[str]) -> tuple[Any, Any]:
     from scipy.sparse import csr_matrix
 
     try:
-        return vectorizer, vectorizer.fit_transform(documents).tocsr()
+        matrix = vectorizer.fit_transform(documents).tocsr()
     except ValueError:
         return _Nothing(), csr_matrix((len(documents), 1), dtype=np.float32)
+    # The terms cut by ``max_features``: millions of character n-grams nobody reads (scikit-learn's advice).
+    if hasattr(vectorizer, "stop_words_"):
+        del vectorizer.stop_words_
+    return vectorizer, matrix
 
 
 class _Nothing:
@@ -116,3 +129,8 @@ class _Nothing:
         from scipy.sparse import csr_matrix
 
         return csr_matrix((len(texts), 1), dtype=np.float32)
+
+
+def _sparse_dot(matrix: Any, row: int, dense: np.ndarray) -> float:
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return float(np.dot(matrix.data[start:end], dense[matrix.indices[start:end]]))

@@ -141,7 +141,7 @@ def _embed_batch(encoder: Encoder, ids: list[str], *, force: bool, batch_size: i
     if not todo:
         return
     try:
-        vectors = encoder.encode([text for _, text, _ in todo], batch_size=batch_size)
+        vectors = encoder.encode([text for _, text, _ in todo], batch_size=batch_size, background=True)
     except SoftTimeLimitExceeded:
         raise  # the task's time is up: the job fails, it is not a per-adapter error
     except Exception as exc:

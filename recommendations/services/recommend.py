@@ -131,7 +131,8 @@ def recommend_similar(
     mask &= scores.content >= similarity_threshold
     adjustments = engine.adjustments_load(index)
     final = engine.final_scores(index, scores, adjustments, weights)
-    rows = engine.ranked(index, np.flatnonzero(mask), final)
+    margin = engine.DIVERSITY_PENALTY if diversify_results else 0.0
+    rows = engine.ranked(index, np.flatnonzero(mask), final, keep=limit, margin=margin)
     rows = engine.diversified(index, rows, final, limit) if diversify_results else rows[:limit]
     items = [
         engine.item(
@@ -196,7 +197,7 @@ def recommend_for_prompt(
     mask &= (scores.content > 0) | (scores.co_usage > 0)
     adjustments = engine.adjustments_load(index)
     final = engine.final_scores(index, scores, adjustments, weights)
-    rows = engine.ranked(index, np.flatnonzero(mask), final)[:limit]
+    rows = engine.ranked(index, np.flatnonzero(mask), final, keep=limit)[:limit]
     items = [
         engine.item(
             index, r, final=final, scores=scores, adjustments=adjustments, weights=weights,

@@ -126,11 +126,11 @@ def test_a_job_cancelled_while_running_stops_between_batches(api, adapters, monk
     real_encode = Encoder.encode
     calls = []
 
-    def encode_then_cancel(self, texts, *, batch_size=32):
+    def encode_then_cancel(self, texts, *, batch_size=32, background=False):
         calls.append(len(texts))
         if len(calls) == 1:
             assert api.post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 200
-        return real_encode(self, texts, batch_size=batch_size)
+        return real_encode(self, texts, batch_size=batch_size, background=background)
 
     monkeypatch.setattr(Encoder, "encode", encode_then_cancel)
     compute_embeddings(str(job.pk))
@@ -143,7 +143,7 @@ def test_a_job_cancelled_while_running_stops_between_batches(api, adapters, monk
 
 
 def test_a_job_out_of_time_fails_with_the_time_limit_error(adapters, monkeypatch):
-    def out_of_time(self, texts, *, batch_size=32):
+    def out_of_time(self, texts, *, batch_size=32, background=False):
         raise SoftTimeLimitExceeded()
 
     monkeypatch.setattr(Encoder, "encode", out_of_time)

@@ -198,7 +198,7 @@ def test_unavailable_model_rebuilds_the_lexical_index_only(adapters, unavailable
 
 
 def test_per_item_errors_exit_2(adapters, monkeypatch):
-    def broken(self, texts, *, batch_size=32):
+    def broken(self, texts, *, batch_size=32, background=False):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(Encoder, "encode", broken)
