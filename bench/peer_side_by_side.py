@@ -45,6 +45,7 @@ def environment(args: argparse.Namespace, data_dir: Path, loras: Path) -> dict[s
         "LORAFORGE_LOG_LEVEL": "warning",
         "LORAFORGE_API_KEY": API_KEY,
         "LORAFORGE_API_CACHE_ENTRIES": str(args.cache_entries),
+        "LORAFORGE_EMBEDDING_MODEL": "off" if args.embeddings == "off" else "sentence-transformers/all-MiniLM-L6-v2",
         "DJANGO_SETTINGS_MODULE": "loraforge.settings",
     }
     for name in ("REDIS_URL", "DATABASE_URL", "LORAFORGE_EMBEDDED_WORKER"):
@@ -108,6 +109,9 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--count", type=int, default=10_000, help="adapters created (2,000 at c=1, the rest at c=8)")
     parser.add_argument("--cache-entries", type=int, default=512, help="LORAFORGE_API_CACHE_ENTRIES (0 = off)")
+    parser.add_argument(
+        "--embeddings", choices=("on", "off"), default="on", help="semantic embeddings computed after creates (on)"
+    )
     parser.add_argument("--second-batch", action="store_true", help="create another --count adapters, then RSS")
     parser.add_argument("--label", default="")
     args = parser.parse_args()

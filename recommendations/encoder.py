@@ -126,6 +126,13 @@ def encoder_loaded() -> Encoder | None:
     return _holder.encoder if _holder.loaded_name == model_name() else None
 
 
+def note_unavailable(name: str, reason: str) -> None:
+    """Record that the model ``name`` cannot be loaded (found by the encoder process), unless it is loaded here."""
+    with _holder.lock:
+        if _holder.encoder is None:
+            _holder.loaded_name, _holder.error = name, reason
+
+
 def encoder_reset() -> None:
     """Forget the loaded model (tests, and a changed setting)."""
     with _holder.lock:

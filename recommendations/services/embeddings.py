@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -18,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from adapters.models import Adapter
+from loraforge.embedded import embedded_worker_running
 from loraforge.jobs.background import (
     background_job_create,
     job_enqueue,
@@ -34,9 +36,10 @@ from loraforge.models import BackgroundJob
 from loraforge.models.jobs import BackgroundJobKind, JobStatus
 from recommendations.catalogue import SNAPSHOT_FIELDS
 from recommendations.documents import semantic_text, text_sha256
-from recommendations.encoder import Encoder, device_name, encoder_get, model_name, unavailable_reason
+from recommendations.encoder import device_name, encoder_get, model_name, unavailable_reason
 from recommendations.index import index_current
 from recommendations.models import AdapterEmbedding
+from recommendations.process_encoder import process_encoder_get
 from recommendations.scoring import popularity_score, quality_score, recency_score
 from recommendations.triggers import adapter_phrases
 from recommendations.vectors import vector_to_bytes
@@ -48,6 +51,13 @@ DEFAULT_BATCH_SIZE = 32
 SWEEP_DEBOUNCE_SECONDS = 3.0
 _SWEEP_KEY = "recommendations:sweep-scheduled"
 ERRORS_KEPT = 100
+
+
+class TextEncoder(Protocol):
+    dim: int
+    device: str
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, background: bool = False) -> np.ndarray: ...
 
 
 class ItemsProgress(Protocol):
@@ -94,7 +104,7 @@ def embeddings_compute(
     started = time.perf_counter()
     ids = [str(adapter_id) for adapter_id in adapter_ids]
     report = EmbeddingsReport()
-    encoder = encoder_get() if ids else None
+    encoder = _batch_encoder() if ids else None
     if encoder is None:
         report.semantic_available = ids == [] and unavailable_reason() is None
         report.reason = unavailable_reason()
@@ -117,7 +127,16 @@ def embeddings_compute(
     return report
 
 
-def _embed_batch(encoder: Encoder, ids: list[str], *, force: bool, batch_size: int, report: EmbeddingsReport) -> None:
+def _batch_encoder() -> TextEncoder | None:
+    """In the embedded shape a child process embeds (the web server keeps its memory and CPU); else this process."""
+    if embedded_worker_running():
+        return process_encoder_get()
+    return encoder_get()
+
+
+def _embed_batch(
+    encoder: TextEncoder, ids: list[str], *, force: bool, batch_size: int, report: EmbeddingsReport
+) -> None:
     name = model_name()
     adapters = {str(a.pk): a for a in Adapter.objects.filter(pk__in=ids).only(*SNAPSHOT_FIELDS)}
     current = {
