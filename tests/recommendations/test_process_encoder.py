@@ -27,9 +27,11 @@ def _no_child_left():
 
 def test_the_child_encodes_exactly_like_the_model_in_this_process():
     child = process_encoder_get()
-    assert child is not None and child.dim == 384 and child.device == "cpu"
+    assert child is not None
+    assert (child.dim, child.device) == (384, "cpu")
     vectors = child.encode(TEXTS)
-    assert vectors.dtype == np.float32 and vectors.shape == (2, 384)
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (2, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert np.allclose(vectors, encoder_get().encode(TEXTS), atol=1e-6)
 
@@ -53,7 +55,8 @@ def test_a_dead_child_is_replaced_on_next_use():
     first.process.kill()
     first.process.wait()
     second = process_encoder_get()
-    assert second is not None and second is not first
+    assert second is not None
+    assert second is not first
     assert second.encode(TEXTS[:1]).shape == (1, 384)
 
 
@@ -66,5 +69,5 @@ def test_with_the_worker_embedded_batches_are_embedded_by_the_child(monkeypatch)
 
     monkeypatch.setattr(embeddings_module, "encoder_get", in_process)
     report = embeddings_compute(adapter_ids=[a.pk for a in adapters])
-    assert report.processed_count == 2 and report.error_count == 0
+    assert (report.processed_count, report.error_count) == (2, 0)
     assert AdapterEmbedding.objects.filter(adapter__in=adapters, dim=384).count() == 2
