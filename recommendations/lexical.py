@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from recommendations.catalogue import Catalogue
+from recommendations.triggers import PhraseLookup
 
 WORD_MAX_FEATURES = 50_000
 CHAR_MAX_FEATURES = 100_000
@@ -45,6 +46,7 @@ class LexicalIndex:
     phrases: Any | None  # sparse (phrases x char features)
     phrase_rows: np.ndarray  # the catalogue row of each phrase
     phrase_texts: list[str]
+    phrase_lookup: PhraseLookup
 
     @property
     def memory_bytes(self) -> int:
@@ -106,7 +108,9 @@ def lexical_build(catalogue: Catalogue) -> LexicalIndex:
     if texts:
         phrase_vectorizer = _char_vectorizer(max_features=None)
         phrase_matrix = phrase_vectorizer.fit_transform(texts).tocsr()
-    return LexicalIndex(word_vectorizer, char_vectorizer, word, char, phrase_vectorizer, phrase_matrix, rows, texts)
+    return LexicalIndex(
+        word_vectorizer, char_vectorizer, word, char, phrase_vectorizer, phrase_matrix, rows, texts, PhraseLookup(texts)
+    )
 
 
 def _fit(vectorizer: Any, documents: list[str]) -> tuple[Any, Any]:

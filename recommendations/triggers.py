@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from adapters.scanner.headers import trigger_candidates
@@ -49,10 +49,35 @@ def contains_words(outer: str, inner: str) -> bool:
     return f" {inner} " in f" {outer} "
 
 
-def word_match(query: str, phrase: str) -> str | None:
-    """``exact`` or ``partial`` (each contains the other as whole words), else None."""
-    if query == phrase:
-        return EXACT
-    if contains_words(phrase, query) or contains_words(query, phrase):
-        return PARTIAL
-    return None
+class PhraseLookup:
+    """Exact and whole-word matches of a normalised query among many phrases without testing each phrase: a dict
+    of phrases, and for each word the phrases that contain it."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.exact: dict[str, list[int]] = {}
+        self.by_word: dict[str, list[int]] = {}
+        for position, text in enumerate(texts):
+            self.exact.setdefault(text, []).append(position)
+            for word in set(text.split()):
+                self.by_word.setdefault(word, []).append(position)
+
+    def word_matches(self, query: str) -> Iterator[tuple[int, str]]:
+        """``(phrase position, tier)`` for every phrase that equals the query (``exact``) or contains it or is
+        contained in it as whole words (``partial``); a phrase may come more than once."""
+        for position in self.exact.get(query, ()):
+            yield position, EXACT
+        words = query.split()
+        postings = sorted((self.by_word.get(word, []) for word in set(words)), key=len)
+        if postings and postings[0]:
+            candidates = set(postings[0]).intersection(*postings[1:])
+            for position in candidates:
+                text = self.texts[position]
+                if text != query and contains_words(text, query):
+                    yield position, PARTIAL
+        for start in range(len(words)):
+            for end in range(start + 1, len(words) + 1):
+                gram = " ".join(words[start:end])
+                if gram != query:
+                    for position in self.exact.get(gram, ()):
+                        yield position, PARTIAL

@@ -19,6 +19,7 @@ from recommendations.encoder import device_name, encoder_get, model_name, semant
 from recommendations.index import RecoIndex, index_current, index_is_current
 from recommendations.models import RecommendationSession, SessionKind
 from recommendations.triggers import (
+    EXACT,
     EXACT_SCORE,
     FUZZY,
     FUZZY_FACTOR,
@@ -26,7 +27,6 @@ from recommendations.triggers import (
     PARTIAL_SCORE,
     TIER_ORDER,
     normalize_phrase,
-    word_match,
 )
 from recommendations.weights import Weights, weights_in_force
 
@@ -224,10 +224,9 @@ def _trigger_matches(index: RecoIndex, query: str) -> dict[int, tuple[str, float
         if current is None or (TIER_ORDER[tier], -score) < (TIER_ORDER[current[0]], -current[1]):
             best[row] = (tier, score, phrase)
 
-    for position, phrase in enumerate(lexical.phrase_texts):
-        tier = word_match(query, phrase)
-        if tier is not None:
-            offer(int(lexical.phrase_rows[position]), tier, EXACT_SCORE if tier == "exact" else PARTIAL_SCORE, phrase)
+    for position, tier in lexical.phrase_lookup.word_matches(query):
+        score = EXACT_SCORE if tier == EXACT else PARTIAL_SCORE
+        offer(int(lexical.phrase_rows[position]), tier, score, lexical.phrase_texts[position])
     cosines = lexical.phrase_cosines(query)
     for hit in np.flatnonzero(cosines >= FUZZY_MIN_COSINE):
         offer(int(lexical.phrase_rows[hit]), FUZZY, FUZZY_FACTOR * float(cosines[hit]), lexical.phrase_texts[int(hit)])
