@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -112,6 +113,13 @@ def _queued(client: redis.Redis, queue: str) -> int:
     return sum(int(client.llen(name)) for name in client.scan_iter(match=f"{queue}*") if client.type(name) == b"list")
 
 
+def _queued_tasks(client: redis.Redis, queue: str) -> list[str]:
+    """The names of the tasks waiting in a kombu Redis queue (Celery's JSON messages carry them in their headers)."""
+    names = [name for name in client.scan_iter(match=f"{queue}*") if client.type(name) == b"list"]
+    messages = [message for name in names for message in client.lrange(name, 0, -1)]  # type: ignore[union-attr]
+    return sorted(json.loads(message)["headers"]["task"] for message in messages)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_embedded_worker_runs_the_hash_task_inside_the_server(
     tmp_path: Path, lora_folder: Path, server_env: dict[str, str]
@@ -144,13 +152,15 @@ def test_redis_worker_process_runs_the_task_the_web_process_enqueued(
         web, base_url = procs.start_web(env)
         assert "Embedded Celery worker" not in web.log()
 
-        # Phase 1, no worker: the message waits in Redis and nothing in the web process consumes it.
+        # Phase 1, no worker: the messages wait in Redis and nothing in the web process consumes them: the hash
+        # task and the embeddings sweep that follows every adapter write.
+        queued = ["adapters.hash_adapter_file", "recommendations.compute_embeddings"]
         created = _post_adapter(base_url, key, lora)
         assert created["hash_status"] == "pending"
-        wait_until(lambda: _queued(broker, "default") == 1, timeout=10, what="the task in Redis", procs=[web])
+        wait_until(lambda: _queued_tasks(broker, "default") == queued, timeout=10, what="the tasks", procs=[web])
         time.sleep(2)  # time enough for a consumer in the web process, were there one
         assert _get_adapter(base_url, key, created["id"])["hash_status"] == "pending"
-        assert _queued(broker, "default") == 1
+        assert _queued_tasks(broker, "default") == queued
 
         # Phase 2: a separate worker process takes it.
         hostname = f"tests-{uuid.uuid4().hex[:8]}@%h"
