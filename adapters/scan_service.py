@@ -23,18 +23,17 @@ from adapters.scanner.types import ScanCancelled, ScanOptions, ScanProgress, Sca
 from loraforge.errors import Conflict
 from loraforge.jobs.background import (
     background_job_create,
+    background_job_take,
     job_enqueue,
     job_fail,
     job_keep_result,
-    job_start,
     job_succeed,
 )
 from loraforge.jobs.deadline import TIME_LIMIT_EXCEEDED
 from loraforge.jobs.enqueue import QueueUnavailable
-from loraforge.jobs.recovery import job_recover_if_stale
 from loraforge.jobs.reporters import JobProgressReporter, ProgressTee
 from loraforge.models import BackgroundJob
-from loraforge.models.jobs import ACTIVE_STATUSES, BackgroundJobKind, JobOrigin, JobStatus
+from loraforge.models.jobs import ACTIVE_STATUSES, BackgroundJobKind, JobOrigin
 
 logger = logging.getLogger("loraforge.adapters")
 
@@ -182,13 +181,8 @@ def scan_start_on_startup() -> BackgroundJob | None:
 
 def scan_run(*, job_id: uuid.UUID | str, progress: ScanProgress | None = None) -> BackgroundJob | None:
     """Run a pending scan job to its end; idempotent (a job already taken or finished is left alone)."""
-    job = BackgroundJob.objects.filter(pk=job_id, kind=BackgroundJobKind.SCAN).first()
-    if job is None:
-        return None
-    if job.status == JobStatus.RUNNING:
-        job_recover_if_stale(job)  # a redelivered task: its worker died, unless the heartbeat is fresh
-        return job
-    if not job_start(job):
+    job, started = background_job_take(job_id=job_id, kind=BackgroundJobKind.SCAN)
+    if job is None or not started:
         return job
     report = _scan(job, progress)
     if report is not None:

@@ -68,6 +68,20 @@ def job_enqueue(job: BackgroundJob) -> bool:
     return True
 
 
+def background_job_take(*, job_id: Any, kind: str) -> tuple[BackgroundJob | None, bool]:
+    """The job a task was sent for, and whether this call started it (``pending`` → ``running``). A job already
+    running is a redelivered task's: recovered when its heartbeat is stale (its worker died), else left alone."""
+    from loraforge.jobs.recovery import job_recover_if_stale  # recovery imports this module
+
+    job = BackgroundJob.objects.filter(pk=job_id, kind=kind).first()
+    if job is None:
+        return None, False
+    if job.status == JobStatus.RUNNING:
+        job_recover_if_stale(job)
+        return job, False
+    return job, job_start(job)
+
+
 def job_start(job: BackgroundJob) -> bool:
     started = job.start()
     if started:

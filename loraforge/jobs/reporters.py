@@ -121,14 +121,27 @@ class JobProgressReporter:
                 self._stopped = row.status != JobStatus.RUNNING
 
 
-class ConsoleProgress:
-    """A tqdm bar over the bytes to hash, with the current file name, on a terminal (SPEC 8)."""
+class _ConsoleBar:
+    """A tqdm bar on a terminal (SPEC 8), created on first use; never cancelled."""
 
     def __init__(self, *, stream: IO[str], enabled: bool) -> None:
         self._stream = stream
         self._enabled = enabled
         self._bar: Any = None
         self._lock = threading.Lock()
+
+    def cancelled(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+
+
+class ConsoleProgress(_ConsoleBar):
+    """A tqdm bar over the bytes to hash, with the current file name, on a terminal (SPEC 8)."""
 
     def planned(self, *, files: int, bytes_to_hash: int) -> None:
         if not self._enabled:
@@ -150,25 +163,13 @@ class ConsoleProgress:
             if self._bar is not None:
                 self._bar.set_postfix_str(f"{path.name} ({index}/{total})")
 
-    def cancelled(self) -> bool:
-        return False
 
-    def close(self) -> None:
-        with self._lock:
-            if self._bar is not None:
-                self._bar.close()
-                self._bar = None
-
-
-class ConsoleItemsProgress:
+class ConsoleItemsProgress(_ConsoleBar):
     """A tqdm bar over items (adapters to embed) on a terminal (SPEC 8): an ``ItemsProgress`` for the console."""
 
     def __init__(self, *, stream: IO[str], enabled: bool, unit: str = "item") -> None:
-        self._stream = stream
-        self._enabled = enabled
+        super().__init__(stream=stream, enabled=enabled)
         self._unit = unit
-        self._bar: Any = None
-        self._lock = threading.Lock()
 
     def step(self, *, done: int, total: int, message: str) -> None:
         if not self._enabled:
@@ -181,15 +182,6 @@ class ConsoleItemsProgress:
             self._bar.update(done - self._bar.n)
             if done >= total:
                 self._bar.refresh()  # the last count is shown even when the run took less than tqdm's interval
-
-    def cancelled(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        with self._lock:
-            if self._bar is not None:
-                self._bar.close()
-                self._bar = None
 
 
 class ProgressTee:

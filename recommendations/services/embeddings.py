@@ -22,18 +22,17 @@ from adapters.models import Adapter
 from loraforge.embedded import embedded_worker_running
 from loraforge.jobs.background import (
     background_job_create,
+    background_job_take,
     job_enqueue,
     job_fail,
     job_keep_result,
-    job_start,
     job_succeed,
 )
 from loraforge.jobs.deadline import TIME_LIMIT_EXCEEDED
 from loraforge.jobs.enqueue import task_send
-from loraforge.jobs.recovery import job_recover_if_stale
 from loraforge.jobs.reporters import JobProgressReporter, ProgressTee
 from loraforge.models import BackgroundJob
-from loraforge.models.jobs import BackgroundJobKind, JobStatus
+from loraforge.models.jobs import BackgroundJobKind
 from recommendations.catalogue import SNAPSHOT_FIELDS
 from recommendations.documents import semantic_text, text_sha256
 from recommendations.encoder import device_name, encoder_get, model_name, unavailable_reason
@@ -268,13 +267,8 @@ def embeddings_job_start(
 def embeddings_job_run(*, job_id: str | UUID, progress: ItemsProgress | None = None) -> BackgroundJob | None:
     """Run a pending embeddings job to its end: the task, and ``recompute_embeddings`` inline with its console bar
     as ``progress``. Idempotent: a job already taken or finished is left alone."""
-    job = BackgroundJob.objects.filter(pk=job_id, kind=BackgroundJobKind.EMBEDDINGS).first()
-    if job is None:
-        return None
-    if job.status == JobStatus.RUNNING:
-        job_recover_if_stale(job)  # a redelivered task: its worker died, unless the heartbeat is fresh
-        return job
-    if not job_start(job):
+    job, started = background_job_take(job_id=job_id, kind=BackgroundJobKind.EMBEDDINGS)
+    if job is None or not started:
         return job
     report = _job_compute(job, progress)
     if report is not None:

@@ -99,6 +99,32 @@ def _target_row(index: RecoIndex, adapter: Adapter) -> int:
     return row
 
 
+def _target_scores(index: RecoIndex, adapter: Adapter, pair: tuple[float, float]) -> tuple[int, engine.Scores]:
+    """The target's row and every row's content and co-usage with it (similar and works-well-with)."""
+    row = _target_row(index, adapter)
+    lexical = index.lexical.row_similarity(row) if index.lexical else np.zeros(len(index.catalogue))
+    semantic = None
+    if index.semantic is not None and index.semantic.has[row]:
+        semantic = index.semantic.similarity(index.semantic.matrix[row])
+    scores = engine.content_scores(index, lexical, semantic, pair)
+    engine.co_usage_array(index, co_usage_with(str(adapter.pk)), scores)
+    return row, scores
+
+
+def _target_items(
+    index: RecoIndex, rows: list[int], target_row: int, *, final: np.ndarray, scores: engine.Scores,
+    adjustments: engine.Adjustments, weights: Weights,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The response items of rows recommended for a target adapter, explained against it."""
+    return [
+        engine.item(
+            index, r, final=final, scores=scores, adjustments=adjustments, weights=weights,
+            explain=engine.explanation(index, r, scores, adjustments, target_row=target_row),
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
 def recommend_similar(
     *,
     adapter: Adapter,
@@ -115,13 +141,7 @@ def recommend_similar(
     weights = weights_in_force()
     pair = weights.content_pair(weight_semantic, weight_lexical)
     index = index_current()
-    row = _target_row(index, adapter)
-    lexical = index.lexical.row_similarity(row) if index.lexical else np.zeros(len(index.catalogue))
-    semantic = None
-    if index.semantic is not None and index.semantic.has[row]:
-        semantic = index.semantic.similarity(index.semantic.matrix[row])
-    scores = engine.content_scores(index, lexical, semantic, pair)
-    engine.co_usage_array(index, co_usage_with(str(adapter.pk)), scores)
+    row, scores = _target_scores(index, adapter, pair)
     context_key = f"similar:{adapter.pk}"
     excluded = engine.excluded_for_context(context_key) | {str(adapter.pk)}
     mask = engine.candidate_mask(index, exclude=excluded, active_only=active_only)
@@ -134,15 +154,9 @@ def recommend_similar(
     margin = engine.DIVERSITY_PENALTY if diversify_results else 0.0
     rows = engine.ranked(index, np.flatnonzero(mask), final, keep=limit, margin=margin)
     rows = engine.diversified(index, rows, final, limit) if diversify_results else rows[:limit]
-    items = [
-        engine.item(
-            index, r, final=final, scores=scores, adjustments=adjustments, weights=weights,
-            explain=engine.explanation(index, r, scores, adjustments, target_row=row),
-        )
-        for r in rows
-    ]  # fmt: skip
+    items = _target_items(index, rows, row, final=final, scores=scores, adjustments=adjustments, weights=weights)
     outcome = Outcome(
-        SessionKind.SIMILAR, context_key, items, total, pair, limit, semantic is not None, target=str(adapter.pk)
+        SessionKind.SIMILAR, context_key, items, total, pair, limit, scores.semantic is not None, target=str(adapter.pk)
     )
     return _response(outcome, weights, started, record=record)
 
@@ -276,13 +290,7 @@ def recommend_works_well_with(*, adapter: Adapter, limit: int = 10, record: bool
     weights = weights_in_force()
     pair = weights.content_pair()
     index = index_current()
-    row = _target_row(index, adapter)
-    lexical = index.lexical.row_similarity(row) if index.lexical else np.zeros(len(index.catalogue))
-    semantic = None
-    if index.semantic is not None and index.semantic.has[row]:
-        semantic = index.semantic.similarity(index.semantic.matrix[row])
-    scores = engine.content_scores(index, lexical, semantic, pair)
-    engine.co_usage_array(index, co_usage_with(str(adapter.pk)), scores)
+    row, scores = _target_scores(index, adapter, pair)
     context_key = f"cousage:{adapter.pk}"
     excluded = engine.excluded_for_context(context_key) | {str(adapter.pk)}
     mask = engine.candidate_mask(index, exclude=excluded, active_only=False) & (scores.co_usage > 0)
@@ -293,15 +301,9 @@ def recommend_works_well_with(*, adapter: Adapter, limit: int = 10, record: bool
         (int(r) for r in np.flatnonzero(mask)),
         key=lambda r: (-engine.reported(scores.co_usage[r]), -engine.reported(final[r]), names[r].lower()),
     )[:limit]
-    items = [
-        engine.item(
-            index, r, final=final, scores=scores, adjustments=adjustments, weights=weights,
-            explain=engine.explanation(index, r, scores, adjustments, target_row=row),
-        )
-        for r in rows
-    ]  # fmt: skip
+    items = _target_items(index, rows, row, final=final, scores=scores, adjustments=adjustments, weights=weights)
     outcome = Outcome(
-        SessionKind.WORKS_WELL_WITH, context_key, items, int(mask.sum()), pair, limit, semantic is not None,
+        SessionKind.WORKS_WELL_WITH, context_key, items, int(mask.sum()), pair, limit, scores.semantic is not None,
         target=str(adapter.pk),
     )  # fmt: skip
     return _response(outcome, weights, started, record=record)

@@ -116,7 +116,7 @@ def _queued(client: redis.Redis, queue: str) -> int:
 def _queued_tasks(client: redis.Redis, queue: str) -> list[str]:
     """The names of the tasks waiting in a kombu Redis queue (Celery's JSON messages carry them in their headers)."""
     names = [name for name in client.scan_iter(match=f"{queue}*") if client.type(name) == b"list"]
-    messages = [message for name in names for message in client.lrange(name, 0, -1)]  # type: ignore[union-attr]
+    messages = [message for name in names for message in client.lrange(name, 0, -1)]
     return sorted(json.loads(message)["headers"]["task"] for message in messages)
 
 
