@@ -137,14 +137,11 @@ def _embed_batch(
     encoder: TextEncoder, ids: list[str], *, force: bool, batch_size: int, report: EmbeddingsReport
 ) -> None:
     name = model_name()
-    adapters = {str(a.pk): a for a in Adapter.objects.filter(pk__in=ids).only(*SNAPSHOT_FIELDS)}
-    current = {
-        str(adapter_id): sha
-        for adapter_id, sha in AdapterEmbedding.objects.filter(adapter_id__in=ids, model_name=name).values_list(
-            "adapter_id", "text_sha256"
-        )
-    }
+    adapters = {str(a.pk): a for a in Adapter.objects.filter(pk__in=ids).only(*SNAPSHOT_FIELDS, "updated_at")}
+    stored = AdapterEmbedding.objects.filter(adapter_id__in=ids, model_name=name).only("text_sha256", "computed_at")
+    current = {str(row.adapter_id): row for row in stored}
     todo: list[tuple[Adapter, str, str]] = []
+    unchanged: list[AdapterEmbedding] = []
     for adapter_id in ids:
         adapter = adapters.get(adapter_id)
         if adapter is None:  # deleted meanwhile
@@ -152,10 +149,15 @@ def _embed_batch(
             continue
         text = semantic_text(adapter)
         sha = text_sha256(text)
-        if not force and current.get(adapter_id) == sha:
+        row = current.get(adapter_id)
+        if not force and row is not None and row.text_sha256 == sha:
             report.skipped_count += 1
+            if row.computed_at < adapter.updated_at:
+                row.computed_at = adapter.updated_at
+                unchanged.append(row)
             continue
         todo.append((adapter, text, sha))
+    _mark_checked(unchanged)
     if not todo:
         return
     try:
@@ -187,6 +189,14 @@ def _embed_batch(
 
 _UPDATED = ["model_name", "dim", "vector", "text_sha256", "quality_score", "popularity_score", "recency_score",
             "normalized_triggers", "computed_at"]  # fmt: skip
+
+
+def _mark_checked(rows: list[AdapterEmbedding]) -> None:
+    """Vectors found current for an adapter written since (a weight, a flag: nothing the text holds) are marked as
+    checked at that write, so the adapter leaves the pending list instead of being re-read by every sweep. The
+    adapter's ``updated_at`` as read, not now: a text change written meanwhile is newer and keeps it pending."""
+    if rows:
+        AdapterEmbedding.objects.bulk_update(rows, ["computed_at"])
 
 
 def _store(rows: list[AdapterEmbedding], report: EmbeddingsReport) -> None:

@@ -13,7 +13,12 @@ from adapters.models import Adapter
 from adapters.signals import adapters_imported
 from loraforge.models import BackgroundJob
 from recommendations.models import AdapterEmbedding
-from recommendations.services.embeddings import _SWEEP_KEY, SWEEP_DEBOUNCE_SECONDS, embeddings_sweep_schedule
+from recommendations.services.embeddings import (
+    _SWEEP_KEY,
+    SWEEP_DEBOUNCE_SECONDS,
+    embeddings_pending_ids,
+    embeddings_sweep_schedule,
+)
 from recommendations.tasks import compute_embeddings
 from tests.factories import AdapterFactory
 from tests.lora_files import write_safetensors
@@ -104,3 +109,21 @@ def test_the_sweep_embeds_pending_adapters_without_a_job():
     compute_embeddings()
     assert set(AdapterEmbedding.objects.values_list("adapter_id", flat=True)) == {adapter.pk for adapter in adapters}
     assert not BackgroundJob.objects.exists()
+
+
+def test_an_adapter_written_without_a_text_change_leaves_the_pending_list_after_one_sweep(api):
+    adapter = AdapterFactory(description="soft aquarelle washes")
+    compute_embeddings()
+    vector = AdapterEmbedding.objects.get(adapter=adapter).vector
+    assert send(api, "patch", f"/api/v1/adapters/{adapter.pk}", {"weight": 0.6}) == 200
+    assert embeddings_pending_ids() == [str(adapter.pk)]  # written after its vector was computed
+
+    compute_embeddings()
+    assert embeddings_pending_ids() == []  # checked once: the text is the same, so it is no longer pending
+    row = AdapterEmbedding.objects.get(adapter=adapter)
+    assert bytes(row.vector) == bytes(vector)  # not recomputed
+    adapter.refresh_from_db()
+    assert row.computed_at == adapter.updated_at
+
+    assert send(api, "patch", f"/api/v1/adapters/{adapter.pk}", {"description": "inky night streets"}) == 200
+    assert embeddings_pending_ids() == [str(adapter.pk)]  # a text change is pending again
