@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -24,6 +25,8 @@ from recommendations.models import AdapterEmbedding
 from recommendations.vectors import SemanticMatrix, semantic_matrix_load
 
 logger = logging.getLogger("loraforge.recommendations")
+
+INLINE_BUILD_MAX_ADAPTERS = 2000
 
 
 @dataclass
@@ -48,6 +51,7 @@ class _State:
     index: RecoIndex | None = None
     hits: int = 0
     requests: int = 0
+    building: bool = False
 
 
 _state = _State()
@@ -105,6 +109,33 @@ def _semantic_refresh(index: RecoIndex) -> None:
         if fingerprint != index.semantic_fingerprint:
             index.semantic = semantic_matrix_load(index.catalogue, model_name()) if fingerprint else None
             index.semantic_fingerprint = fingerprint
+
+
+def index_ready_or_building() -> bool:
+    """For pages that must not wait: True when the index is current, or the catalogue is small enough to build it
+    now (up to ``INLINE_BUILD_MAX_ADAPTERS``: well under a second); else the build starts in a background thread (one at
+    a time) and the answer is False, so the page can say "being prepared" instead of waiting for it."""
+    if index_is_current():
+        return True
+    state = catalogue_fingerprint()
+    if state is None or state[1] <= INLINE_BUILD_MAX_ADAPTERS:
+        return True
+    with _state.lock:
+        if _state.building:
+            return False
+        _state.building = True
+    threading.Thread(target=_build_in_background, name="recommendation-index", daemon=True).start()
+    return False
+
+
+def _build_in_background() -> None:
+    try:
+        index_current(semantic=True)
+    except Exception:
+        logger.exception("Building the recommendation index failed")
+    finally:
+        _state.building = False
+        connection.close()  # this thread's own database connection
 
 
 def index_peek() -> RecoIndex | None:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from adapters.admin.extensions import ChangePanel, ListAction, change_panel_register, list_action_register
 from adapters.models import Adapter
 from loraforge.models.jobs import JobOrigin
+from recommendations.index import index_ready_or_building
 from recommendations.services.embeddings import embeddings_job_start
 from recommendations.services.recommend import recommend_similar, recommend_works_well_with
 
@@ -29,6 +30,9 @@ def _rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def recommendations_panel(request: HttpRequest, adapter: Adapter) -> str:
+    """The two tables; while a large catalogue's index is being rebuilt (after a write), a note instead of a wait."""
+    if not index_ready_or_building():
+        return render_to_string(PANEL_TEMPLATE, {"preparing": True}, request=request)
     similar = recommend_similar(adapter=adapter, limit=PANEL_SIZE, record=False)
     works_well = recommend_works_well_with(adapter=adapter, limit=PANEL_SIZE, record=False)
     context = {"similar": _rows(similar["recommendations"]), "works_well": _rows(works_well["recommendations"])}

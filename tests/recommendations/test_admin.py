@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from django.utils import timezone
@@ -244,3 +245,18 @@ def test_preference_edit_normalises_and_rejects_a_clash(admin_client):
     assert saved.status_code == 302
     preference.refresh_from_db()
     assert (preference.preference_value, preference.confidence) == ("gouache", 0.9)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_changed_catalogue_shows_a_note_while_its_index_builds_in_the_background(admin_client, monkeypatch):
+    from recommendations import index as index_module
+
+    adapters = AdapterFactory.create_batch(3)
+    monkeypatch.setattr(index_module, "INLINE_BUILD_MAX_ADAPTERS", 1)  # three adapters count as a large catalogue
+    first = admin_client.get(change_url(adapters[0])).content.decode()
+    assert 'id="reco-preparing"' in first
+    deadline = time.monotonic() + 30
+    while not index_module.index_is_current() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert index_module.index_is_current()
+    assert 'id="reco-preparing"' not in admin_client.get(change_url(adapters[0])).content.decode()
