@@ -238,3 +238,12 @@ def database_url(settings_dict: Mapping[str, Any]) -> str:
     host = settings_dict.get("HOST") or "127.0.0.1"
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
     return f"postgres://{credentials}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
+
+
+def manage_command(*args: str, tmp_path: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``manage.py <args>`` in a child process with a private data folder, as an operator runs it."""
+    env = {**os.environ, "LORAFORGE_DATA_DIR": str(tmp_path / "data"), "LORAFORGE_LOG_LEVEL": "warning"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )

@@ -5,9 +5,6 @@ from __future__ import annotations
 import errno
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from adapters.scan_service import scan_summary
 from adapters.signals import adapters_imported
 from loraforge.models import BackgroundJob
 from tests.lora_files import write_safetensors
+from tests.processes import manage_command
 from tests.progress_events import EventRecorder, job_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -201,21 +199,8 @@ def test_progress_bar_is_off_when_stderr_is_not_a_terminal(library):
     assert stderr == ""
 
 
-def manage(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LORAFORGE_DATA_DIR": str(tmp_path / "data"), "LORAFORGE_LOG_LEVEL": "warning"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "import_loras", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize("workers", ["0", "33", "two"])
 def test_bad_worker_count_is_a_usage_error_exit_1(tmp_path, workers):
-    result = manage("--workers", workers, tmp_path=tmp_path)
+    result = manage_command("import_loras", "--workers", workers, tmp_path=tmp_path)
     assert result.returncode == 1
     assert "--workers" in result.stderr

@@ -6,10 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from recommendations.encoder import Encoder, encoder_get
 from recommendations.index import index_peek
 from recommendations.models import AdapterEmbedding
 from tests.factories import AdapterFactory
+from tests.processes import manage_command
 from tests.progress_events import EventRecorder, job_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -239,21 +237,8 @@ def test_no_progress_bar_with_no_progress_or_without_a_terminal(adapters):
     assert run("--all")[2] == ""
 
 
-def manage(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LORAFORGE_DATA_DIR": str(tmp_path / "data"), "LORAFORGE_LOG_LEVEL": "warning"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "recompute_embeddings", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize("size", ["0", "129", "many"])
 def test_bad_batch_size_is_a_usage_error_exit_1(tmp_path, size):
-    result = manage("--batch-size", size, tmp_path=tmp_path)
+    result = manage_command("recompute_embeddings", "--batch-size", size, tmp_path=tmp_path)
     assert result.returncode == 1
     assert "--batch-size" in result.stderr
