@@ -32,6 +32,7 @@ router.register("generation/results", GenerationResultViewSet, basename="generat
 
 
 def _extra_routes() -> list[URLPattern | URLResolver]:
+    from analytics.views import analytics_routes
     from deliveries.views import ComposeView
     from generation.jobs import views as job_views
     from recommendations.views import recommendation_routes
@@ -40,6 +41,7 @@ def _extra_routes() -> list[URLPattern | URLResolver]:
         re_path(r"^compose/?$", ComposeView.as_view(), name="compose"),
         *job_views.generation_routes(),
         *recommendation_routes(),
+        *analytics_routes(),
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Avg
+from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
 from adapters.models import Adapter
@@ -29,6 +29,15 @@ def _coverage(index: RecoIndex) -> tuple[int, float]:
     total = len(index.catalogue)
     current = index.semantic.count if index.semantic is not None else 0
     return current, (current / total if total else 0.0)
+
+
+def embedding_coverage() -> tuple[int, int]:
+    """(adapters with a current vector, all adapters) in one query, without building the index: a vector is current
+    when it is of the configured model and was computed (or checked) since the adapter's last write."""
+    name = model_name()
+    current = Q(embedding__model_name=name, embedding__computed_at__gte=F("updated_at")) if name else Q(pk__in=[])
+    counts = Adapter.objects.aggregate(current=Count("pk", filter=current), total=Count("pk"))
+    return int(counts["current"]), int(counts["total"])
 
 
 def recommendation_stats() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from adapters.models import Adapter
 from adapters.signals import adapters_imported
 from loraforge.models import BackgroundJob
 from recommendations.models import AdapterEmbedding
+from recommendations.selectors import embedding_coverage
 from recommendations.services.embeddings import (
     _SWEEP_KEY,
     SWEEP_DEBOUNCE_SECONDS,
@@ -127,3 +128,21 @@ def test_an_adapter_written_without_a_text_change_leaves_the_pending_list_after_
 
     assert send(api, "patch", f"/api/v1/adapters/{adapter.pk}", {"description": "inky night streets"}) == 200
     assert embeddings_pending_ids() == [str(adapter.pk)]  # a text change is pending again
+
+
+def test_embedding_coverage_counts_the_adapters_that_are_not_pending(api):
+    first, second, _third = AdapterFactory.create_batch(3)
+    assert embedding_coverage() == (0, 3)
+    compute_embeddings()
+    assert embedding_coverage() == (3, 3)
+    assert send(api, "patch", f"/api/v1/adapters/{first.pk}", {"description": "new words"}) == 200
+    second.delete()
+    assert embedding_coverage() == (1, 2)
+    assert len(embeddings_pending_ids()) == 1
+
+
+def test_embedding_coverage_is_zero_with_the_model_switched_off(settings):
+    AdapterFactory()
+    compute_embeddings()
+    settings.LORAFORGE_EMBEDDING_MODEL = "off"
+    assert embedding_coverage() == (0, 1)
