@@ -1,4 +1,4 @@
-"""Admin for the core models (SPEC 9.1): API keys and the read-only background job list."""
+"""Admin for the core models (SPEC 9.1): LoRAForge branding, API keys and the read-only background job list."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ from django.utils.html import format_html
 
 from loraforge.api_keys import api_key_create, api_key_revoke
 from loraforge.models import ApiKey, BackgroundJob
+
+# The admin says LoRAForge (SPEC 9.1); its "View site" link is the dashboard (9.2), labelled so in base_site.html.
+admin.site.site_header = "LoRAForge"
+admin.site.site_title = "LoRAForge admin"
+admin.site.index_title = "Library administration"
+admin.site.site_url = "/"
 
 ONE_TIME_KEY_MESSAGE = "API key “{}” created. Copy it now, it will not be shown again: <code>{}</code>"
 

@@ -12,7 +12,7 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from adapters.admin.display import DeferringChangeList, pretty_json
 from adapters.admin.extensions import change_panels_render, list_actions
@@ -38,6 +38,8 @@ CIVITAI_FIELDS = (
     "primary_file_local_path", "stats_json",
 )  # fmt: skip
 USAGE_FIELDS = ("usage_count", "last_used_at", "last_ingested_at", "created_at", "updated_at")
+COLLAPSED = ["collapse"]  # read-only sections start folded: the curation fields come first
+TAG_CHIPS = 3  # tags shown as chips in the changelist; the rest collapse into a "+N" chip
 
 
 @admin.register(Adapter)
@@ -76,12 +78,12 @@ class AdapterAdmin(admin.ModelAdmin):
         (None, {"fields": ("preview_image",)}),
         ("Curation", {"fields": CURATABLE_FIELDS}),
         ("Composition", {"fields": ("active", "weight", "ordinal", "locked_fields")}),
-        ("File", {"fields": FILE_FIELDS}),
-        ("Hash", {"fields": HASH_FIELDS}),
-        ("Header", {"fields": HEADER_FIELDS}),
-        ("Sidecars", {"fields": SIDECAR_FIELDS}),
-        ("Civitai", {"fields": CIVITAI_FIELDS}),
-        ("Usage", {"fields": USAGE_FIELDS}),
+        ("File", {"fields": FILE_FIELDS, "classes": COLLAPSED}),
+        ("Hash", {"fields": HASH_FIELDS, "classes": COLLAPSED}),
+        ("Header", {"fields": HEADER_FIELDS, "classes": COLLAPSED}),
+        ("Sidecars", {"fields": SIDECAR_FIELDS, "classes": COLLAPSED}),
+        ("Civitai", {"fields": CIVITAI_FIELDS, "classes": COLLAPSED}),
+        ("Usage", {"fields": USAGE_FIELDS, "classes": COLLAPSED}),
     )
     readonly_fields = (
         "preview_image",
@@ -120,7 +122,17 @@ class AdapterAdmin(admin.ModelAdmin):
 
     @admin.display(description="Tags")
     def tag_list(self, adapter: Adapter) -> str:
-        return ", ".join(adapter.tags or [])
+        """The first tags as short chips and a "+N" chip for the rest (all of them in its tooltip)."""
+        tags = adapter.tags or []
+        chips = format_html_join(
+            "", '<span class="lf-chip" title="{}">{}</span>', ((tag, tag) for tag in tags[:TAG_CHIPS])
+        )
+        if len(tags) > TAG_CHIPS:
+            more = format_html(
+                '<span class="lf-chip lf-chip-more" title="{}">+{}</span>', ", ".join(tags), len(tags) - TAG_CHIPS
+            )
+            chips = format_html("{}{}", chips, more)
+        return format_html('<span class="lf-chips">{}</span>', chips)
 
     @admin.display(description="File")
     def file_state(self, adapter: Adapter) -> str:
