@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics.pages import dashboard_page
 from loraforge.api import api_patterns
 from loraforge.auth import OpenEndpoint
 from loraforge.errors import not_found_view
@@ -26,6 +27,7 @@ urlpatterns = [
     re_path(r"^(api|v1)/?$", not_found_view),
     re_path(r"^api/", not_found_view),
     path("admin/", admin.site.urls),
+    re_path(r"^$", dashboard_page, name="dashboard"),
     media_route(),
 ]
 
