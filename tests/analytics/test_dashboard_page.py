@@ -7,12 +7,13 @@ import json
 import re
 from datetime import timedelta
 from html import unescape
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import time_machine
 from django.utils import timezone
 
+from adapters.models import Adapter
 from analytics.pages import kpi_cards, percent, seconds
 from tests.factories import AdapterFactory, link_adapters
 from tests.generation.factories import GenerationBackendFactory, GenerationJobFactory
@@ -35,7 +36,8 @@ def kpi_values(content: str) -> dict[str, str]:
 @pytest.fixture
 def activity(db) -> None:
     """Some adapters, jobs of every status (one linked to an adapter, one with a long prompt) and two backends."""
-    ink, _neon = AdapterFactory(name="Ink Landscape", active=True), AdapterFactory(name="Neon Skyline")
+    ink = cast(Adapter, AdapterFactory(name="Ink Landscape", active=True))
+    AdapterFactory(name="Neon Skyline")
     started = timezone.now() - timedelta(minutes=30)
     done = GenerationJobFactory(status="succeeded", started_at=started, finished_at=started + timedelta(seconds=12))
     link_adapters(done, [(ink, 0.8)])

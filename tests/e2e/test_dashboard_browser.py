@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
 from django.utils import timezone
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
+from adapters.models import Adapter
 from loraforge.api_keys import api_key_create
 from tests.e2e.test_admin_browser import PASSWORD, USERNAME, log_in, open_browser
 from tests.e2e.test_admin_browser import pytestmark as browser_marks
@@ -37,7 +38,8 @@ from tests.processes import ProcessSet, server_env
 pytestmark = browser_marks
 
 RANGES = ("24h", "7d", "30d")
-LAPTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
+LAPTOP: ViewportSize = {"width": 1366, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 # What the API and the page compute from the clock: they differ by the time between the two requests.
 CLOCK_FIELDS = ("generated_at",)
 CLOCK_KPIS = ("window_end",)
@@ -186,9 +188,8 @@ def browser_page(base_url: str, errors: list[str], foreign: list[str], start: st
 
 def seed_activity() -> None:
     """A library, a week of jobs of every status (some linked to adapters) and two backends."""
-    adapters = [AdapterFactory(name=name, active=index % 2 == 0) for index, name in enumerate(
-        ["Ink Landscape", "Neon Skyline", "Detail Tweaker XL", "Watercolor Dreams", "Film Grain"]
-    )]  # fmt: skip
+    names = ["Ink Landscape", "Neon Skyline", "Detail Tweaker XL", "Watercolor Dreams", "Film Grain"]
+    adapters = [cast(Adapter, AdapterFactory(name=name, active=index % 2 == 0)) for index, name in enumerate(names)]
     now = timezone.now()
     for index in range(24):
         created = now - timedelta(hours=index * 6 + 1)
