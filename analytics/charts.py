@@ -70,6 +70,7 @@ class AxisLabel:
     x: float
     y: float
     text: str
+    minor: bool = False  # every other bucket label: hidden where the chart is drawn small
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,15 @@ def _x_labels(width: int, timestamps: list[Any], time_range: str) -> list[AxisLa
         return []
     slot = _slot(width, len(timestamps))
     step = max(1, -(-X_LABEL_SPACING // max(1, int(slot))))
+    labelled = [(index, stamp) for index, stamp in enumerate(timestamps) if index % step == 0]
     return [
-        AxisLabel(x=round(LEFT + slot * (index + 0.5), 2), y=HEIGHT - 8, text=bucket_label(stamp, time_range))
-        for index, stamp in enumerate(timestamps)
-        if index % step == 0
+        AxisLabel(
+            x=round(LEFT + slot * (index + 0.5), 2),
+            y=HEIGHT - 8,
+            text=bucket_label(stamp, time_range),
+            minor=position % 2 == 1,
+        )
+        for position, (index, stamp) in enumerate(labelled)
     ]
 
 

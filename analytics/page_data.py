@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from django.db.models import Q
 
 from deliveries.models import DeliveryJob
-from generation.models import GenerationBackend
 
 RECENT_JOBS = 10
 RUNNING_JOBS = 20
 PROMPT_CHARS = 60
 ACTIVE = ("pending", "running")
-BACKEND_FIELDS = ("name", "url", "enabled", "healthy", "last_error", "last_checked_at")
 JOB_FIELDS = (
     "id",
     "kind",
@@ -65,33 +66,32 @@ def _row(job: DeliveryJob) -> JobRow:
     )
 
 
-def recent_jobs() -> list[JobRow]:
-    """The last 10 deliveries by creation (one query)."""
-    jobs = DeliveryJob.objects.only(*JOB_FIELDS).order_by("-created_at", "-pk")[:RECENT_JOBS]
-    return [_row(job) for job in jobs]
+def dashboard_jobs() -> tuple[list[JobRow], list[JobRow]]:
+    """The last 10 deliveries (newest first) and the pending/running ones (oldest first, at most 20), in one query:
+    the rows of both lists, each picked by a bounded subquery."""
+    recent = DeliveryJob.objects.order_by("-created_at", "-pk").values("pk")[:RECENT_JOBS]
+    active = DeliveryJob.objects.filter(status__in=ACTIVE).order_by("created_at", "pk").values("pk")[:RUNNING_JOBS]
+    jobs = list(DeliveryJob.objects.only(*JOB_FIELDS).filter(Q(pk__in=recent) | Q(pk__in=active)))
+    newest = sorted(jobs, key=lambda job: (job.created_at, job.pk), reverse=True)[:RECENT_JOBS]
+    running = sorted((job for job in jobs if job.status in ACTIVE), key=lambda job: (job.created_at, job.pk))
+    return [_row(job) for job in newest], [_row(job) for job in running[:RUNNING_JOBS]]
 
 
-def running_jobs() -> list[JobRow]:
-    """Pending and running deliveries, oldest first (one query, at most 20)."""
-    jobs = DeliveryJob.objects.only(*JOB_FIELDS).filter(status__in=ACTIVE).order_by("created_at", "pk")
-    return [_row(job) for job in jobs[:RUNNING_JOBS]]
-
-
-def backend_health() -> list[BackendRow]:
-    """Every registered backend with its cached health (no probe: the page never waits on SDNext)."""
+def backend_health(entries: list[dict[str, Any]]) -> list[BackendRow]:
+    """The ``backends`` of ``status_overview()`` (cached health, no probe: the page never waits on SDNext)."""
     rows = []
-    for backend in GenerationBackend.objects.only(*BACKEND_FIELDS).order_by("name"):
-        if not backend.enabled:
+    for entry in entries:
+        if not entry["enabled"]:
             health = "disabled"
         else:
-            health = {True: "healthy", False: "unhealthy", None: "unknown"}[backend.healthy]
+            health = {True: "healthy", False: "unhealthy"}.get(entry["healthy"], "unknown")
         rows.append(
             BackendRow(
-                name=backend.name,
-                url=backend.url,
+                name=entry["name"],
+                url=entry["url"],
                 health=health,
-                last_error=backend.last_error or "",
-                last_checked_at=backend.last_checked_at,
+                last_error=entry.get("last_error") or "",
+                last_checked_at=entry.get("last_checked_at"),
             )
         )
     return rows

@@ -20,11 +20,12 @@ from django.utils.html import json_script
 from rest_framework.utils.encoders import JSONEncoder
 
 from analytics import charts
-from analytics.page_data import backend_health, recent_jobs, running_jobs
+from analytics.page_data import backend_health, dashboard_jobs
 
 RANGES = ("24h", "7d", "30d")
 RANGE_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
 DASH = "—"
+PROGRESS_SOCKET = "/api/v1/ws/progress"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,14 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 def dashboard_context(time_range: str, request: HttpRequest) -> dict[str, Any]:
     from analytics.selectors.dashboard import dashboard_stats
     from analytics.selectors.reports import analytics_summary
+    from analytics.serializers.dashboard import DashboardStatsSerializer
+    from analytics.status.backends import backend_rows, cached_backend_entries
 
+    # The bodies exactly as GET /analytics/summary and GET /dashboard/stats answer them.
     summary = analytics_summary(time_range=time_range)
-    stats = dashboard_stats()
+    stats = DashboardStatsSerializer(dashboard_stats()).data
     chart_data = summary["chart_data"]
+    recent, running = dashboard_jobs()
     return {
         "time_range": time_range,
         "range_label": RANGE_LABELS[time_range],
@@ -62,14 +67,20 @@ def dashboard_context(time_range: str, request: HttpRequest) -> dict[str, Any]:
         "success": charts.success_chart(chart_data["performance"], time_range),
         "top_loras": charts.top_loras_chart(chart_data["lora_usage"]),
         "health": stats["system_health"],
-        "backends": backend_health(),
-        "recent_jobs": recent_jobs(),
-        "running_jobs": running_jobs(),
+        "backends": backend_health(cached_backend_entries(backend_rows())),
+        "recent_jobs": recent,
+        "running_jobs": running,
         "insights": summary.get("performance_insights", []),
         "data_script": json_script({"summary": summary, "stats": stats}, "dashboard-data", encoder=JSONEncoder),
-        # The socket is offered only where the server speaks ASGI (WebSockets); a WSGI server would refuse it.
-        "progress_socket": "/api/v1/ws/progress" if isinstance(request, ASGIRequest) else "",
+        "progress_socket": PROGRESS_SOCKET if served_over_asgi(request) else "",
     }
+
+
+def served_over_asgi(request: HttpRequest) -> bool:
+    """Whether an ASGI server (which also serves the WebSocket) delivered the request: Django's ASGI handler, or the
+    WSGI pool ``loraforge.asgi`` runs HTTP on (a2wsgi puts the ASGI scope in the environ). Under a plain WSGI server
+    the page offers no socket, so the browser never logs a refused connection."""
+    return isinstance(request, ASGIRequest) or "asgi.scope" in request.META
 
 
 def percent(value: float | None) -> str:
@@ -104,8 +115,7 @@ def kpi_cards(summary: dict[str, Any], stats: dict[str, Any]) -> list[Kpi]:
         Kpi("success_rate", "Success rate", percent(kpis["success_rate"]), finished),
         Kpi("avg_generation_time", "Avg time", seconds(kpis["avg_generation_time"]), speed,
             "" if faster is None else ("good" if faster >= 0 else "bad")),
-        Kpi("total_failed", "Failed", str(kpis["total_failed"]), f"{kpis['total_cancelled']} cancelled",
-            "bad" if kpis["total_failed"] else ""),
+        Kpi("total_failed", "Failed", str(kpis["total_failed"]), f"{kpis['total_cancelled']} cancelled"),
         Kpi("active_loras", "Active LoRAs", f"{kpis['active_loras']} / {kpis['total_loras']}",
             f"{counts['active_share']}% active"),
         Kpi("active_jobs", "Active jobs", str(counts["active_jobs"]),

@@ -89,6 +89,44 @@
     }
   }
 
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function pad(number) {
+    return (number < 10 ? "0" : "") + number;
+  }
+
+  function cutPrompt(prompt) {
+    return prompt.length <= 60 ? prompt : prompt.slice(0, 60) + "\u2026";
+  }
+
+  /* A job that started after the page was drawn goes on top of the recent jobs (ten rows at most). */
+  function addRecent(jobId, prompt, status, backend) {
+    var tbody = document.querySelector("#recent-jobs tbody");
+    if (!tbody || tbody.querySelector('tr[data-job-id="' + cssEscape(jobId) + '"]')) return;
+    Array.prototype.forEach.call(tbody.querySelectorAll("tr:not([data-job-id])"), function (row) {
+      tbody.removeChild(row);
+    });
+    var now = new Date();
+    var row = el("tr");
+    row.setAttribute("data-job-id", jobId);
+    var created = el("td", "td-created nowrap");
+    var stamp = el("time", "", MONTHS[now.getUTCMonth()] + " " + pad(now.getUTCDate()) + ", " +
+      pad(now.getUTCHours()) + ":" + pad(now.getUTCMinutes()));
+    stamp.setAttribute("datetime", now.toISOString());
+    created.appendChild(stamp);
+    var statusCell = el("td", "td-status");
+    var badge = el("span", "status status-" + status, status);
+    badge.setAttribute("data-job-status", "");
+    statusCell.appendChild(badge);
+    row.appendChild(created);
+    row.appendChild(el("td", "td-kind", "generation"));
+    row.appendChild(statusCell);
+    row.appendChild(el("td", "td-prompt", cutPrompt(prompt || "")));
+    row.appendChild(el("td", "td-backend", backend || ""));
+    tbody.insertBefore(row, tbody.firstChild);
+    while (tbody.children.length > 10) tbody.removeChild(tbody.lastChild);
+  }
+
   function update(jobId, status, percent, prompt) {
     if (!list || !jobId) return;
     var row = rowOf(jobId);
@@ -113,6 +151,7 @@
     var data = (event && event.data) || {};
     switch (event && event.type) {
       case "generation_started":
+        addRecent(data.job_id, data.params && data.params.prompt, "running", data.backend);
         update(data.job_id, "running", null, data.params && data.params.prompt);
         break;
       case "progress_update":
