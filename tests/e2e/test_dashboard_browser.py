@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -250,6 +251,65 @@ def test_an_empty_library_shows_the_empty_states(live_server, transactional_db, 
 
     assert errors == []
     assert foreign == []
+
+
+def in_thread(work: Callable[[], Any]) -> None:
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+
+
+def test_the_figures_refresh_through_the_api_every_30_seconds(
+    live_server, transactional_db, django_user_model, tmp_path
+):
+    django_user_model.objects.create_superuser(USERNAME, "admin@example.com", PASSWORD)
+    GenerationJobFactory(status="succeeded")
+    errors: list[str] = []
+    foreign: list[str] = []
+
+    with browser_page(live_server.url, errors, foreign) as page:
+        page.clock.install()
+        page.goto(live_server.url + "/")
+        total = page.locator('[data-kpi="total_generations"] .kpi-value')
+        expect(total).to_have_text("1")
+        in_thread(lambda: GenerationJobFactory(status="failed"))  # Playwright's loop runs in this thread
+        page.clock.fast_forward("00:31")
+        expect(total).to_have_text("2")
+        expect(page.locator('[data-kpi="total_failed"] .kpi-value')).to_have_text("1")
+        expect(page.locator('[data-kpi="success_rate"] .kpi-value')).to_have_text("50.0%")
+        assert (
+            page.evaluate("JSON.parse(document.getElementById('dashboard-data').textContent)")["summary"]["kpis"][
+                "total_generations"
+            ]
+            == 2
+        )
+
+    assert errors == []
+    assert foreign == []
+
+
+def test_a_failing_refresh_keeps_the_figures_and_throws_nothing(
+    live_server, transactional_db, django_user_model, tmp_path
+):
+    django_user_model.objects.create_superuser(USERNAME, "admin@example.com", PASSWORD)
+    GenerationJobFactory(status="succeeded")
+    uncaught: list[str] = []
+
+    with sync_playwright() as playwright:
+        browser, page = open_browser(playwright, [])
+        try:
+            page.on("pageerror", lambda error: uncaught.append(str(error)))
+            log_in(page, live_server.url, "/")
+            page.clock.install()
+            page.route("**/api/v1/**", lambda route: route.fulfill(status=503, body="down"))
+            page.goto(live_server.url + "/")
+            page.clock.fast_forward("01:01")  # two refreshes
+            page.wait_for_timeout(300)
+            expect(page.locator('[data-kpi="total_generations"] .kpi-value')).to_have_text("1")
+        finally:
+            browser.close()
+
+    assert uncaught == []
 
 
 # --- live progress over the WebSocket (a real ASGI server) ------------------------------------------
