@@ -13,7 +13,7 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
-from analytics.status.probes import Probe
+from analytics.status.probes import Probe, short_reason
 from generation.backends import health
 from generation.backends.services import HEALTH_CACHE_KEY, backend_health_record
 from generation.models import GenerationBackend
@@ -68,8 +68,8 @@ def record_probes(rows: list[GenerationBackend], results: dict[str, Any]) -> dic
             backend_health_record(
                 backend=backend, healthy=result.healthy, error=result.error, version_info=result.version_info
             )
-        except Exception:  # the cache is down; the row may be written, the answer stands anyway
-            logger.warning("Could not record the health of backend '%s'", backend.name, exc_info=True)
+        except Exception as exc:  # the cache is down; the row may be written, the answer stands anyway
+            logger.warning("Could not record the health of backend '%s': %s", backend.name, short_reason(exc))
         checked_at = backend.last_checked_at or timezone.now()
         fresh[str(backend.pk)] = {"healthy": result.healthy, "error": result.error, "checked_at": checked_at}
     return fresh

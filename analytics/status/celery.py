@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from analytics.status.probes import short_reason
+from analytics.status.redis import redis_status
 from loraforge.embedded import embedded_worker_running
 
 PING_TIMEOUT = 1.0
@@ -39,6 +40,9 @@ def _embedded() -> dict[str, Any]:
 def _distributed() -> dict[str, Any]:
     from loraforge.celery import app
 
+    broker = redis_status()
+    if not broker["ok"]:  # kombu would retry the connection until the deadline: answer at once
+        return {"mode": "distributed", "ok": False, "workers": [], "error": broker["error"]}
     try:
         replies = app.control.ping(timeout=PING_TIMEOUT) or []
     except Exception as exc:
