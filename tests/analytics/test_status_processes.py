@@ -17,7 +17,7 @@ from generation.models import GenerationBackend
 from loraforge.api_keys import api_key_create
 from tests.processes import PYTHON, ProcessSet, free_port, server_env, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 REDIS_HOST = "redis://127.0.0.1:6379"
 REDIS_DB = 9  # this suite's own database number
@@ -55,6 +55,7 @@ def _status(base_url: str, key: str) -> tuple[dict[str, Any], float]:
 
 
 def test_redis_down_is_reported_within_the_budget(tmp_path: Path) -> None:
+    """No Redis server needed: ``REDIS_URL`` points at a closed port."""
     key = api_key_create(name="status").plain_key
     closed = f"redis://127.0.0.1:{free_port()}/{REDIS_DB}"
     GenerationBackend.objects.create(name="gone", url=f"http://127.0.0.1:{free_port()}")  # the cache is Redis too
@@ -76,6 +77,7 @@ def test_redis_down_is_reported_within_the_budget(tmp_path: Path) -> None:
     assert body["database"]["ok"] is True
 
 
+@pytest.mark.redis
 def test_workers_answering_the_broadcast_ping_are_listed(tmp_path: Path, redis_url: str) -> None:
     key = api_key_create(name="status").plain_key
     env = _env(tmp_path, redis_url)
@@ -108,3 +110,31 @@ def test_workers_answering_the_broadcast_ping_are_listed(tmp_path: Path, redis_u
     assert body["active_workers"] == 1
     assert body["warnings"] == []
     assert body["status"] == "healthy"
+
+
+def test_the_embedded_server_reports_its_worker_and_beat_records_samples(tmp_path: Path) -> None:
+    """``make run``'s shape: the embedded worker answers for Celery, and its in-process beat sends the sampling
+    task every ``LORAFORGE_RESOURCE_SAMPLE_SECONDS``."""
+    from analytics.models import ResourceSample
+
+    key = api_key_create(name="status").plain_key
+    env = server_env(
+        tmp_path,
+        LORAFORGE_LORA_DIRS=str(tmp_path),
+        LORAFORGE_DISK_WARNING_PERCENT="100",
+        LORAFORGE_RESOURCE_SAMPLE_SECONDS="1",
+    )
+    with ProcessSet(tmp_path / "logs") as procs:
+        web, base_url = procs.start_web(env)
+        body, elapsed = _status(base_url, key)
+        assert elapsed < BUDGET
+        samples = wait_until(
+            lambda: ResourceSample.objects.count() >= 2, timeout=60, what="two resource samples", procs=[web]
+        )
+    assert samples
+    assert (body["mode"], body["backend"], body["celery"]["mode"]) == ("embedded", "in-memory", "embedded")
+    [worker] = body["celery"]["workers"]
+    assert worker["name"].startswith("embedded-")
+    assert worker["ok"] is True
+    assert body["active_workers"] == 1
+    assert body["warnings"] == []
