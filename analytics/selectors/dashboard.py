@@ -46,10 +46,9 @@ def _recent_imports() -> int:
     return Adapter.objects.filter(Q(created_at__gte=since) | Q(last_ingested_at__gte=since)).count()
 
 
-def _stats() -> dict[str, int]:
+def _stats(queue: dict[str, int]) -> dict[str, int]:
     counts = library_counts()
     current, total = embedding_coverage()
-    queue = queue_numbers()
     return {
         "total_loras": counts["total"],
         "active_loras": counts["active"],
@@ -75,8 +74,9 @@ def _storage_usage() -> str:
     return gb_pair(usage.used_bytes, usage.total_bytes) if usage else NOT_AVAILABLE
 
 
-def _system_health(active_jobs: int) -> dict[str, Any]:
-    overview = status_overview()
+def _system_health(queue: dict[str, int]) -> dict[str, Any]:
+    overview = status_overview(queue=queue)
+    active_jobs = queue["active"]
     gpu_status, gpu_memory = _gpu_memory()
     entries = overview["backends"]
     return {
@@ -92,8 +92,8 @@ def _system_health(active_jobs: int) -> dict[str, Any]:
 
 def dashboard_stats() -> dict[str, Any]:
     """``{"stats": {...}, "system_health": {...}}`` of ``GET /dashboard/stats``."""
-    stats = _stats()
-    return {"stats": stats, "system_health": _system_health(stats["active_jobs"])}
+    queue = queue_numbers()
+    return {"stats": _stats(queue), "system_health": _system_health(queue)}
 
 
 def civitai_url(model_id: int | None, version_id: int | None) -> str | None:
@@ -105,7 +105,12 @@ def civitai_url(model_id: int | None, version_id: int | None) -> str | None:
 
 def featured_loras() -> list[dict[str, Any]]:
     """Up to five active adapters, most recently updated first, then by name."""
-    rows = Adapter.objects.filter(active=True).order_by("-updated_at", "name", "id")[:FEATURED_LIMIT]
+    fields = ("id", "name", "version", "tags", "active", "civitai_model_id", "civitai_version_id", "description")
+    rows = (
+        Adapter.objects.filter(active=True)
+        .order_by("-updated_at", "name", "id")
+        .only(*fields, "preview_path", "base_model", "updated_at")[:FEATURED_LIMIT]
+    )
     return [
         {
             "id": str(adapter.pk),

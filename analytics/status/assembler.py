@@ -123,11 +123,12 @@ def system_status() -> dict[str, Any]:
     }
 
 
-def status_overview() -> dict[str, Any]:
+def status_overview(*, queue: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the dashboard shows without waiting on anything: cached backend health, the queue thresholds and the
-    LoRA folders. ``{"status", "warnings", "backends", "updated_at"}``; no network probe, no GPU or disk reading."""
+    LoRA folders. ``{"status", "warnings", "backends", "updated_at"}``; no network probe, no GPU or disk reading.
+    ``queue`` is ``jobs.queue_numbers()`` when the caller has it already."""
     entries = backends.cached_backend_entries(backends.backend_rows())
-    queue = jobs.queue_numbers()
+    queue = queue if queue is not None else jobs.queue_numbers()
     warnings = backends.backend_warnings(entries) + queue_warnings(queue)
     warnings += [f"LoRA folder does not exist: {path}" for path in disk.lora_dirs() if not os.path.isdir(path)]
     return {

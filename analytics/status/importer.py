@@ -24,7 +24,8 @@ def library_counts() -> dict[str, int]:
 
 def importer_status() -> dict[str, Any]:
     """The newest scan job's time (finished, else created) and status; null when no scan ever ran."""
-    scan = BackgroundJob.objects.filter(kind=BackgroundJobKind.SCAN).order_by("-created_at", "-id").first()
+    scans = BackgroundJob.objects.filter(kind=BackgroundJobKind.SCAN).only("status", "created_at", "finished_at")
+    scan = scans.order_by("-created_at", "-id").first()
     counts = library_counts()
     return {
         "lora_dirs": lora_dirs(),

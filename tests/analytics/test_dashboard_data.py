@@ -213,3 +213,18 @@ def test_activity_message_cuts_the_prompt_at_sixty_characters(api):
     assert feed[0]["message"] == f"Generation job '{'y' * 60}…' failed"
     assert feed[0]["prompt"] == long
     assert feed[1]["message"] == f"Generation job '{exact}' succeeded"
+
+
+def test_dashboard_endpoints_use_a_bounded_number_of_queries(api, django_assert_max_num_queries):
+    for index in range(30):
+        adapter = AdapterFactory(active=True, civitai_model_id=index, preview_path=f"/srv/loras/{index}.png")
+        DeliveryJob.objects.create(kind="generation", mode="sdnext", prompt=adapter.name, status="succeeded")
+    for name in ("a", "b", "c"):
+        GenerationBackend.objects.create(name=name, url=f"http://127.0.0.1:9/{name}")
+    api.get(STATS)  # the API key's first use writes last_used_at
+    with django_assert_max_num_queries(2):  # the API key, the rows
+        assert len(api.get(FEATURED).json()) == 5
+    with django_assert_max_num_queries(2):
+        assert len(api.get(FEED).json()) == 10
+    with django_assert_max_num_queries(6):
+        assert api.get(STATS).status_code == 200

@@ -288,3 +288,23 @@ def test_status_answers_quickly_on_a_quiet_host(api, worker_running):
 def test_every_folder_path_is_a_string(api, worker_running, lora_dir: Path):
     disk = api.get(URL).json()["disk"]
     assert disk["media"]["path"] == str(django_settings.MEDIA_ROOT)
+
+
+def test_a_failed_database_probe_makes_the_status_an_error(api, worker_running, monkeypatch):
+    failed = {"engine": "sqlite", "ok": False, "latency_ms": None, "error": "OperationalError"}
+    monkeypatch.setattr("analytics.status.assembler.database_status", lambda: failed)
+    body = api.get(URL).json()
+    assert body["status"] == "error"
+    assert body["warnings"] == ["Database unavailable"]
+    assert body["database"] == failed
+
+
+def test_the_status_uses_a_bounded_number_of_queries(api, worker_running, django_assert_max_num_queries):
+    from generation.backends.services import backend_health_record
+
+    for name in ("a", "b", "c"):
+        backend = GenerationBackend.objects.create(name=name, url=f"http://127.0.0.1:9/{name}")
+        backend_health_record(backend=backend, healthy=True)
+    api.get(URL)
+    with django_assert_max_num_queries(9):
+        assert api.get(URL).status_code == 200
