@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from analytics.gpus import GpuReading
 from analytics.status import backends, celery, disk, gpu, host, importer, jobs, recommendations, redis
 from analytics.status.database import database_status
 from analytics.status.probes import Probe, ProbeRun
@@ -68,8 +69,8 @@ def _service_warnings(redis_block: dict[str, Any], celery_block: dict[str, Any])
     return warnings
 
 
-def system_status() -> dict[str, Any]:
-    """The full status body; datetimes are aware UTC datetimes."""
+def _collect() -> dict[str, Any]:
+    """Every block: the probes run in threads while the database is read here, then the results are recorded."""
     started = time.monotonic()
     database = database_status()
     rows = backends.backend_rows()
@@ -81,18 +82,43 @@ def system_status() -> dict[str, Any]:
     importer_block = importer.importer_status()
     results = run.results(deadline=started + BUDGET_SECONDS)
     entries = backends.backend_entries(rows, {**cached, **backends.record_probes(rows, results)})
-    disk_block = disk.disk_status(results)
-    gpus, host_metrics = results["gpu"], results["host"]
     redis_block, celery_block = dict(results["redis"]), dict(results["celery"])
     celery_block["queue_depth"] = redis_block.pop("queue_depth")
-    warnings = [] if database["ok"] else [DATABASE_UNAVAILABLE]
-    warnings += backends.backend_warnings(entries) + _service_warnings(redis_block, celery_block)
-    warnings += queue_warnings(queue)
-    warnings += disk.disk_warnings(disk_block, threshold=settings.LORAFORGE_DISK_WARNING_PERCENT)
-    memory_used, memory_total = host.memory_pair(host_metrics, gpus)
+    gpus: GpuReading = results["gpu"]
+    return {
+        "queue_eta_seconds": eta,
+        "database": database,
+        "redis": redis_block,
+        "celery": celery_block,
+        "queue": queue,
+        "backends": entries,
+        "sdnext": backends.sdnext_block(entries, rows),
+        "gpu": gpus,
+        "host": results["host"],
+        "metrics": host.metrics_block(results["host"], results[disk.PROBE_PREFIX + "data"][1], gpus),
+        "disk": disk.disk_status(results),
+        "importer": importer_block,
+        "recommendations": recommendations.recommendations_status(gpu_available=gpus.available),
+    }
+
+
+def _warnings(blocks: dict[str, Any]) -> list[str]:
+    warnings = [] if blocks["database"]["ok"] else [DATABASE_UNAVAILABLE]
+    warnings += backends.backend_warnings(blocks["backends"])
+    warnings += _service_warnings(blocks["redis"], blocks["celery"])
+    warnings += queue_warnings(blocks["queue"])
+    return warnings + disk.disk_warnings(blocks["disk"], threshold=settings.LORAFORGE_DISK_WARNING_PERCENT)
+
+
+def system_status() -> dict[str, Any]:
+    """The full status body (SPEC 5.10); datetimes are aware UTC datetimes."""
+    blocks = _collect()
+    gpus: GpuReading = blocks.pop("gpu")
+    memory_used, memory_total = host.memory_pair(blocks.pop("host"), gpus)
+    warnings = _warnings(blocks)
     now = timezone.now()
     return {
-        "status": _overall(warnings, database_ok=database["ok"]),
+        "status": _overall(warnings, database_ok=blocks["database"]["ok"]),
         "message": MESSAGE,
         "version": __version__,
         "mode": settings.LORAFORGE_MODE,
@@ -104,21 +130,11 @@ def system_status() -> dict[str, Any]:
         "gpu_status": gpu.gpu_status_text(gpus),
         "memory_used": memory_used,
         "memory_total": memory_total,
-        "queue_length": queue["active"],
-        "active_workers": sum(1 for worker in celery_block["workers"] if worker["ok"]),
+        "queue_length": blocks["queue"]["active"],
+        "active_workers": sum(1 for worker in blocks["celery"]["workers"] if worker["ok"]),
         "backend": "redis" if settings.REDIS_URL else "in-memory",
-        "queue_eta_seconds": eta,
-        "database": database,
-        "redis": redis_block,
-        "celery": celery_block,
-        "queue": queue,
-        "backends": entries,
-        "sdnext": backends.sdnext_block(entries, rows),
+        **blocks,
         "gpu": gpu.gpu_block(gpus),
-        "metrics": host.metrics_block(host_metrics, results[disk.PROBE_PREFIX + "data"][1], gpus),
-        "disk": disk_block,
-        "importer": importer_block,
-        "recommendations": recommendations.recommendations_status(gpu_available=gpus.available),
         "thresholds": _thresholds(),
     }
 

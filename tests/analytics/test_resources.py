@@ -136,3 +136,18 @@ def test_the_celery_app_schedules_the_sampling_by_name():
     assert app.conf.beat_schedule["record-resource-sample"]["task"] == RECORD_SAMPLE_TASK
     assert RECORD_SAMPLE_TASK in app.tasks
     assert PRUNE_SAMPLES_TASK in app.tasks
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_samples_read_only(admin_client):
+    sample = ResourceSample.objects.create(
+        recorded_at=timezone.now(), host="gpu-box", cpu_percent=12.5, memory_percent=40, memory_used_mb=2048
+    )
+    listing = admin_client.get("/admin/analytics/resourcesample/")
+    assert listing.status_code == 200
+    assert b"gpu-box" in listing.content
+    assert admin_client.get("/admin/analytics/resourcesample/add/").status_code == 403
+    detail = admin_client.get(f"/admin/analytics/resourcesample/{sample.pk}/change/")
+    assert detail.status_code == 200
+    assert b'name="host"' not in detail.content  # no input: read-only
+    assert admin_client.post(f"/admin/analytics/resourcesample/{sample.pk}/delete/").status_code == 403
