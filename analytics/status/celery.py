@@ -11,7 +11,7 @@ from django.conf import settings
 
 from analytics.status.probes import short_reason
 from analytics.status.redis import redis_status
-from loraforge.embedded import embedded_worker_running
+from loraforge.embedded import embedded_worker_alive
 
 PING_TIMEOUT = 1.0
 
@@ -31,7 +31,7 @@ def celery_status() -> dict[str, Any]:
 
 
 def _embedded() -> dict[str, Any]:
-    if not embedded_worker_running():
+    if not embedded_worker_alive():
         return {"mode": "embedded", "ok": False, "workers": [], "error": None}
     name = f"embedded-{os.getpid()}@{socket.gethostname()}"
     return {"mode": "embedded", "ok": True, "workers": [{"name": name, "ok": True}], "error": None}

@@ -39,4 +39,4 @@ def _status_settings(settings, lora_dir):
 @pytest.fixture
 def worker_running(monkeypatch):
     """The embedded worker runs in this process (as in the ASGI server of the embedded shape)."""
-    monkeypatch.setattr("analytics.status.celery.embedded_worker_running", lambda: True)
+    monkeypatch.setattr("analytics.status.celery.embedded_worker_alive", lambda: True)
