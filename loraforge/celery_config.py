@@ -43,6 +43,20 @@ beat_schedule: dict[str, dict[str, Any]] = {
         "options": {"queue": "default", "expires": RECOVERY_PERIOD * 0.9},
     },
 }
+# Resource samples (SPEC 3.6): recorded every LORAFORGE_RESOURCE_SAMPLE_SECONDS (0 = off), pruned hourly.
+RESOURCE_SAMPLE_PERIOD = float(settings.LORAFORGE_RESOURCE_SAMPLE_SECONDS)
+RESOURCE_PRUNE_PERIOD = 3600.0
+if RESOURCE_SAMPLE_PERIOD > 0:
+    beat_schedule["record-resource-sample"] = {
+        "task": "analytics.record_resource_sample",
+        "schedule": RESOURCE_SAMPLE_PERIOD,
+        "options": {"queue": "default", "expires": RESOURCE_SAMPLE_PERIOD * 0.9},
+    }
+beat_schedule["prune-resource-samples"] = {
+    "task": "analytics.prune_resource_samples",
+    "schedule": RESOURCE_PRUNE_PERIOD,
+    "options": {"queue": "default", "expires": RESOURCE_PRUNE_PERIOD * 0.9},
+}
 beat_scheduler = "celery.beat:Scheduler"
 beat_enable_remote_control = False
 # Logging stays Django's (``LOGGING`` in settings); see ``loraforge.celery.keep_django_logging``.

@@ -55,6 +55,14 @@ def embedded_worker_running() -> bool:
     return _running is not None
 
 
+def embedded_worker_alive() -> bool:
+    """Whether the embedded worker's thread (and beat's, where this process runs beat) is still alive."""
+    running = _running
+    if running is None or not running.worker_thread.is_alive():
+        return False
+    return running.beat_thread is None or running.beat_thread.is_alive()
+
+
 def start_embedded_worker(*, ready_timeout: float = READY_TIMEOUT) -> Any:
     """Start the worker (and, on the in-memory broker, beat) once per process; returns the WorkController.
 

@@ -212,3 +212,24 @@ def test_celery_keeps_django_logging_in_worker_processes(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django logging kept"
+
+
+def test_embedded_worker_alive_follows_the_worker_and_beat_threads(monkeypatch) -> None:
+    release = threading.Event()
+    live = threading.Thread(target=release.wait, args=(30,), daemon=True)
+    live.start()
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    try:
+        monkeypatch.setattr(embedded, "_running", None)
+        assert embedded.embedded_worker_alive() is False
+        monkeypatch.setattr(embedded, "_running", embedded._Embedded(worker=None, worker_thread=live))
+        assert embedded.embedded_worker_alive() is True
+        monkeypatch.setattr(embedded, "_running", embedded._Embedded(worker=None, worker_thread=dead))
+        assert embedded.embedded_worker_alive() is False  # the status must not call a dead worker running
+        running = embedded._Embedded(worker=None, worker_thread=live, beat=None, beat_thread=dead)
+        monkeypatch.setattr(embedded, "_running", running)
+        assert embedded.embedded_worker_alive() is False
+    finally:
+        release.set()
