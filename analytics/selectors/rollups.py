@@ -1,0 +1,228 @@
+"""Exact aggregates of generation jobs over any time range, read from the rollups (``analytics.models``) for the whole
+hours (or days) inside it and from the jobs themselves only for its partial first and last hour."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
+
+from analytics.models import AdapterDayRollup, AdapterHourRollup, JobErrorHourRollup, JobHourRollup
+from analytics.windows import ceil_hour, floor_day, floor_hour, utc
+from deliveries.models import DeliveryJob, DeliveryJobAdapter, DeliveryKind
+from loraforge.models.jobs import JobStatus
+
+MICROSECOND = timedelta(microseconds=1)
+UNKNOWN_ERROR = "unknown"
+
+
+@dataclass
+class JobTotals:
+    total: int = 0
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    duration_us: int = 0
+    duration_count: int = 0
+
+    def add(self, other: JobTotals) -> None:
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+    @property
+    def finished(self) -> int:
+        """Jobs that count for the success rate (succeeded + failed)."""
+        return self.succeeded + self.failed
+
+    @property
+    def success_rate(self) -> float | None:
+        return round(100 * self.succeeded / self.finished, 2) if self.finished else None
+
+    @property
+    def mean_seconds(self) -> float | None:
+        return self.duration_us / self.duration_count / 1_000_000 if self.duration_count else None
+
+
+@dataclass(frozen=True)
+class Span:
+    """``[start, end)``, or ``[start, end]`` when ``closed`` (a window ends at ``now``, inclusive)."""
+
+    start: datetime
+    end: datetime
+    closed: bool = False
+
+    def q(self, prefix: str = "") -> Q:
+        upper = f"{prefix}created_at__{'lte' if self.closed else 'lt'}"
+        return Q(**{f"{prefix}created_at__gte": self.start, upper: self.end})
+
+
+def split(span: Span) -> tuple[list[Span], datetime, datetime]:
+    """The partial-hour edges of ``span`` (read from the jobs) and the whole hours ``[first, last)`` between them."""
+    first, last = ceil_hour(span.start), floor_hour(span.end)
+    if first >= last:
+        return [span], first, first
+    edges = []
+    if span.start < first:
+        edges.append(Span(span.start, first))
+    if last < span.end or span.closed:
+        edges.append(Span(last, span.end, span.closed))
+    return edges, first, last
+
+
+# --- job totals ------------------------------------------------------------------------------------------------------
+
+_TOTAL_FIELDS = [field.name for field in fields(JobTotals)]
+_DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+_TIMED = Q(status=JobStatus.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
+
+
+def _edge_aggregates(index: int, edge: Span) -> dict[str, Any]:
+    inside = edge.q()
+    counts: dict[str, Any] = {f"e{index}_total": Count("pk", filter=inside)}
+    for status in JobStatus.values:
+        counts[f"e{index}_{status}"] = Count("pk", filter=inside & Q(status=status))
+    counts[f"e{index}_duration_us"] = Sum(_DURATION, filter=inside & _TIMED)
+    counts[f"e{index}_duration_count"] = Count("pk", filter=inside & _TIMED)
+    return counts
+
+
+def _edge_totals(edges: list[Span]) -> list[JobTotals]:
+    """Totals of each edge span, in one query over the jobs."""
+    if not edges:
+        return []
+    aggregates: dict[str, Any] = {}
+    for index, edge in enumerate(edges):
+        aggregates.update(_edge_aggregates(index, edge))
+    any_edge = Q()
+    for edge in edges:
+        any_edge |= edge.q()
+    row = DeliveryJob.objects.filter(any_edge, kind=DeliveryKind.GENERATION).aggregate(**aggregates)
+    totals = []
+    for index in range(len(edges)):
+        values = {name: row[f"e{index}_{name}"] or 0 for name in _TOTAL_FIELDS}
+        if isinstance(values["duration_us"], timedelta):
+            values["duration_us"] = values["duration_us"] // MICROSECOND
+        totals.append(JobTotals(**values))
+    return totals
+
+
+def job_totals(spans: Iterable[Span], bucket_of: Callable[[datetime], datetime]) -> list[dict[datetime, JobTotals]]:
+    """Per span, its jobs' totals per bucket (``bucket_of`` maps an hour to its bucket): one rollup query over the
+    whole hours of all spans and one query over the jobs of their partial hours."""
+    spans = list(spans)
+    pieces = [split(span) for span in spans]
+    edges = [edge for edge_list, _, _ in pieces for edge in edge_list]
+    hours = [(first, last) for _, first, last in pieces if first < last]
+    result: list[dict[datetime, JobTotals]] = [defaultdict(JobTotals) for _ in spans]
+    if hours:
+        rows = JobHourRollup.objects.filter(bucket__gte=min(h[0] for h in hours), bucket__lt=max(h[1] for h in hours))
+        for row in rows.values("bucket", *_TOTAL_FIELDS):
+            hour = utc(row.pop("bucket"))
+            for index, (first, last) in enumerate(piece[1:] for piece in pieces):
+                if first <= hour < last:
+                    result[index][bucket_of(hour)].add(JobTotals(**row))
+    edge_totals = iter(_edge_totals(edges))
+    for index, (edge_list, _, _) in enumerate(pieces):
+        for edge in edge_list:
+            result[index][bucket_of(floor_hour(edge.start))].add(next(edge_totals))
+    return result
+
+
+# --- errors ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ErrorText:
+    count: int
+    last_created_at: datetime | None
+
+
+def error_texts(span: Span) -> dict[str, dict[str | None, ErrorText]]:
+    """Failed generation jobs of ``span``: per error code (null → ``unknown``), per error text, the count and the
+    newest ``created_at``."""
+    edges, first, last = split(span)
+    groups: dict[str, dict[str | None, ErrorText]] = defaultdict(dict)
+
+    def add(code: str, error: str | None, count: int, newest: datetime | None) -> None:
+        known = groups[code].get(error)
+        if known is None:
+            groups[code][error] = ErrorText(count, newest)
+            return
+        known.count += count
+        if newest is not None and (known.last_created_at is None or newest > known.last_created_at):
+            known.last_created_at = newest
+
+    if first < last:
+        rows = JobErrorHourRollup.objects.filter(bucket__gte=first, bucket__lt=last, count__gt=0)
+        for row in rows.values("error_code", "error_key", "error").annotate(
+            n=Sum("count"), newest=Max("last_created_at")
+        ):
+            add(row["error_code"], row["error"], int(row["n"]), row["newest"])
+    if edges:
+        any_edge = Q()
+        for edge in edges:
+            any_edge |= edge.q()
+        failures = DeliveryJob.objects.filter(any_edge, kind=DeliveryKind.GENERATION, status=JobStatus.FAILED)
+        for row in failures.values("error_code", "error").annotate(n=Count("pk"), newest=Max("created_at")):
+            add(
+                row["error_code"] if row["error_code"] is not None else UNKNOWN_ERROR,
+                row["error"],
+                row["n"],
+                row["newest"],
+            )
+    return groups
+
+
+# --- adapter usage --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AdapterTotals:
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+    def add(self, total: int, succeeded: int, failed: int) -> None:
+        self.total += total
+        self.succeeded += succeeded
+        self.failed += failed
+
+
+def _summed(queryset: Any) -> Iterable[dict[str, Any]]:
+    return queryset.values("adapter_id").annotate(t=Sum("total"), s=Sum("succeeded"), f=Sum("failed"))
+
+
+def adapter_totals(span: Span, *, whole_days: bool) -> dict[Any, AdapterTotals]:
+    """Per adapter id, the generation jobs of ``span`` linked to it (each job once): whole days from the day
+    rollup (when ``whole_days``: ``span.start`` is a midnight), whole hours from the hour rollup, partial hours from
+    the jobs."""
+    edges, first, last = split(span)
+    usage: dict[Any, AdapterTotals] = defaultdict(AdapterTotals)
+    hours_from = first
+    if whole_days and first < last:
+        days_end = max(first, floor_day(last))
+        if first < days_end:
+            days = AdapterDayRollup.objects.filter(bucket__gte=first.date(), bucket__lt=days_end.date(), total__gt=0)
+            for row in _summed(days):
+                usage[row["adapter_id"]].add(int(row["t"]), int(row["s"]), int(row["f"]))
+        hours_from = days_end
+    if hours_from < last:
+        hours = AdapterHourRollup.objects.filter(bucket__gte=hours_from, bucket__lt=last, total__gt=0)
+        for row in _summed(hours):
+            usage[row["adapter_id"]].add(int(row["t"]), int(row["s"]), int(row["f"]))
+    for edge in edges:
+        _add_edge_links(usage, edge)
+    return usage
+
+
+def _add_edge_links(usage: dict[Any, AdapterTotals], edge: Span) -> None:
+    links = DeliveryJobAdapter.objects.filter(edge.q("job__"), job__kind=DeliveryKind.GENERATION, adapter__isnull=False)
+    for row in links.values("job_id", "adapter_id", "job__status").distinct():
+        status = row["job__status"]
+        usage[row["adapter_id"]].add(1, int(status == JobStatus.SUCCEEDED), int(status == JobStatus.FAILED))
