@@ -82,6 +82,13 @@ _DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=D
 _TIMED = Q(status=JobStatus.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
 
 
+def _any(edges: list[Span]) -> Q:
+    condition = Q()
+    for edge in edges:
+        condition |= edge.q()
+    return condition
+
+
 def _edge_aggregates(index: int, edge: Span) -> dict[str, Any]:
     inside = edge.q()
     counts: dict[str, Any] = {f"e{index}_total": Count("pk", filter=inside)}
@@ -99,10 +106,7 @@ def _edge_totals(edges: list[Span]) -> list[JobTotals]:
     aggregates: dict[str, Any] = {}
     for index, edge in enumerate(edges):
         aggregates.update(_edge_aggregates(index, edge))
-    any_edge = Q()
-    for edge in edges:
-        any_edge |= edge.q()
-    row = DeliveryJob.objects.filter(any_edge, kind=DeliveryKind.GENERATION).aggregate(**aggregates)
+    row = DeliveryJob.objects.filter(_any(edges), kind=DeliveryKind.GENERATION).aggregate(**aggregates)
     totals = []
     for index in range(len(edges)):
         values = {name: row[f"e{index}_{name}"] or 0 for name in _TOTAL_FIELDS}
@@ -143,38 +147,35 @@ class ErrorText:
     last_created_at: datetime | None
 
 
-def error_texts(span: Span) -> dict[str, dict[str | None, ErrorText]]:
+ErrorGroups = dict[str, dict[str | None, ErrorText]]
+
+
+def _add_error(groups: ErrorGroups, code: str, error: str | None, count: int, newest: datetime | None) -> None:
+    known = groups[code].get(error)
+    if known is None:
+        groups[code][error] = ErrorText(count, newest)
+        return
+    known.count += count
+    if newest is not None and (known.last_created_at is None or newest > known.last_created_at):
+        known.last_created_at = newest
+
+
+def error_texts(span: Span) -> ErrorGroups:
     """Failed generation jobs of ``span``: per error code (null → ``unknown``), per error text, the count and the
     newest ``created_at``."""
     edges, first, last = split(span)
-    groups: dict[str, dict[str | None, ErrorText]] = defaultdict(dict)
-
-    def add(code: str, error: str | None, count: int, newest: datetime | None) -> None:
-        known = groups[code].get(error)
-        if known is None:
-            groups[code][error] = ErrorText(count, newest)
-            return
-        known.count += count
-        if newest is not None and (known.last_created_at is None or newest > known.last_created_at):
-            known.last_created_at = newest
-
+    groups: ErrorGroups = defaultdict(dict)
     if first < last:
         rows = JobErrorHourRollup.objects.filter(bucket__gte=first, bucket__lt=last, count__gt=0)
-        for row in rows.values("error_code", "error_key", "error").annotate(
-            n=Sum("count"), newest=Max("last_created_at")
-        ):
-            add(row["error_code"], row["error"], int(row["n"]), row["newest"])
+        summed = rows.values("error_code", "error_key", "error").annotate(n=Sum("count"), newest=Max("last_created_at"))
+        for row in summed:
+            _add_error(groups, row["error_code"], row["error"], int(row["n"]), row["newest"])
     if edges:
-        any_edge = Q()
-        for edge in edges:
-            any_edge |= edge.q()
-        failures = DeliveryJob.objects.filter(any_edge, kind=DeliveryKind.GENERATION, status=JobStatus.FAILED)
-        for row in failures.values("error_code", "error").annotate(n=Count("pk"), newest=Max("created_at")):
-            add(
-                row["error_code"] if row["error_code"] is not None else UNKNOWN_ERROR,
-                row["error"],
-                row["n"],
-                row["newest"],
+        failures = DeliveryJob.objects.filter(_any(edges), kind=DeliveryKind.GENERATION, status=JobStatus.FAILED)
+        for failure in failures.values("error_code", "error").annotate(n=Count("pk"), newest=Max("created_at")):
+            code = failure["error_code"]
+            _add_error(
+                groups, UNKNOWN_ERROR if code is None else code, failure["error"], failure["n"], failure["newest"]
             )
     return groups
 
@@ -223,6 +224,6 @@ def adapter_totals(span: Span, *, whole_days: bool) -> dict[Any, AdapterTotals]:
 
 def _add_edge_links(usage: dict[Any, AdapterTotals], edge: Span) -> None:
     links = DeliveryJobAdapter.objects.filter(edge.q("job__"), job__kind=DeliveryKind.GENERATION, adapter__isnull=False)
-    for row in links.values("job_id", "adapter_id", "job__status").distinct():
+    for row in links.order_by().values("job_id", "adapter_id", "job__status").distinct():
         status = row["job__status"]
         usage[row["adapter_id"]].add(1, int(status == JobStatus.SUCCEEDED), int(status == JobStatus.FAILED))

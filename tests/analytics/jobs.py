@@ -49,6 +49,6 @@ def rollup_rows() -> dict[str, list[tuple[Any, ...]]]:
     }  # fmt: skip
     rows = {}
     for name, (model, columns, counter) in tables.items():
-        queryset = model.objects.exclude(**{counter: 0}).order_by(*columns[:3])
+        queryset = model._default_manager.exclude(**{counter: 0}).order_by(*columns[:3])
         rows[name] = [tuple(row) for row in queryset.values_list(*columns)]
     return rows
