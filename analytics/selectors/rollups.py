@@ -82,10 +82,10 @@ _DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=D
 _TIMED = Q(status=JobStatus.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False)
 
 
-def _any(edges: list[Span]) -> Q:
+def _any(edges: list[Span], prefix: str = "") -> Q:
     condition = Q()
     for edge in edges:
-        condition |= edge.q()
+        condition |= edge.q(prefix)
     return condition
 
 
@@ -217,13 +217,23 @@ def adapter_totals(span: Span, *, whole_days: bool) -> dict[Any, AdapterTotals]:
         hours = AdapterHourRollup.objects.filter(bucket__gte=hours_from, bucket__lt=last, total__gt=0)
         for row in _summed(hours):
             usage[row["adapter_id"]].add(int(row["t"]), int(row["s"]), int(row["f"]))
-    for edge in edges:
-        _add_edge_links(usage, edge)
+    if edges:
+        _add_edge_links(usage, edges)
     return usage
 
 
-def _add_edge_links(usage: dict[Any, AdapterTotals], edge: Span) -> None:
-    links = DeliveryJobAdapter.objects.filter(edge.q("job__"), job__kind=DeliveryKind.GENERATION, adapter__isnull=False)
-    for row in links.order_by().values("job_id", "adapter_id", "job__status").distinct():
-        status = row["job__status"]
-        usage[row["adapter_id"]].add(1, int(status == JobStatus.SUCCEEDED), int(status == JobStatus.FAILED))
+def _add_edge_links(usage: dict[Any, AdapterTotals], edges: list[Span]) -> None:
+    """Links of the generation jobs of the partial hours, each job once per adapter, counted in the database."""
+    links = DeliveryJobAdapter.objects.filter(_any(edges, "job__"))
+    counted = (
+        links.filter(job__kind=DeliveryKind.GENERATION, adapter__isnull=False)
+        .order_by()
+        .values("adapter_id")
+        .annotate(
+            t=Count("job_id", distinct=True),
+            s=Count("job_id", distinct=True, filter=Q(job__status=JobStatus.SUCCEEDED)),
+            f=Count("job_id", distinct=True, filter=Q(job__status=JobStatus.FAILED)),
+        )
+    )
+    for row in counted:
+        usage[row["adapter_id"]].add(row["t"], row["s"], row["f"])
