@@ -99,22 +99,23 @@ def _adapter_statements(pairs: str) -> list[str]:
 
 
 def _link_statements(event: str) -> list[str]:
-    """A link counts once per (job, adapter): the change is the set of distinct pairs after the statement minus the
-    set before it (the table less the new rows plus the old ones), for the jobs the statement touched."""
+    """A link counts once per (job, adapter). A pair of the new rows is added when no link had it before the
+    statement (none in the table but the new rows, none among the old rows); a pair of the old rows is removed when
+    no link has it after. Each test is an index probe on ``(adapter_id, job_id)``."""
     old, new = _relations(event, EMPTY_LINKS)
-    jobs = f"(SELECT job_id FROM {old} AS o UNION SELECT job_id FROM {new} AS n)"
-    current = f"SELECT l.id, l.job_id, l.adapter_id FROM {LINKS} AS l WHERE l.job_id IN {jobs}"
-    after = f"SELECT DISTINCT job_id, adapter_id FROM ({current}) AS c WHERE adapter_id IS NOT NULL"
-    before = (
-        f"SELECT DISTINCT job_id, adapter_id FROM ({current} AND l.id NOT IN (SELECT id FROM {new} AS n) "
-        f"UNION ALL SELECT id, job_id, adapter_id FROM {old} AS o) AS b WHERE adapter_id IS NOT NULL"
+    same = "o.job_id = {x}.job_id AND o.adapter_id = {x}.adapter_id"
+    added = (
+        f"SELECT DISTINCT n.job_id, n.adapter_id, 1 AS sign FROM {new} AS n WHERE n.adapter_id IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {LINKS} AS o WHERE {same.format(x='n')} "
+        f"AND NOT EXISTS (SELECT 1 FROM {new} AS x WHERE x.id = o.id)) "
+        f"AND NOT EXISTS (SELECT 1 FROM {old} AS o WHERE {same.format(x='n')})"
     )
-    changes = (
-        f"(SELECT x.job_id, x.adapter_id, 1 AS sign FROM ({after} EXCEPT {before}) AS x "
-        f"UNION ALL SELECT y.job_id, y.adapter_id, -1 AS sign FROM ({before} EXCEPT {after}) AS y)"
+    removed = (
+        f"SELECT DISTINCT r.job_id, r.adapter_id, -1 AS sign FROM {old} AS r WHERE r.adapter_id IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {LINKS} AS o WHERE {same.format(x='r')})"
     )
     pairs = (
-        f"{changes} AS a JOIN {JOBS} AS j ON j.id = a.job_id "
+        f"({added} UNION ALL {removed}) AS a JOIN {JOBS} AS j ON j.id = a.job_id "
         f"CROSS JOIN LATERAL (SELECT a.sign, j.created_at, j.status) AS d WHERE j.kind = 'generation'"
     )
     return _adapter_statements(pairs)
