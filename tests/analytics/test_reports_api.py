@@ -98,3 +98,26 @@ def test_summary_query_count_does_not_grow_with_jobs(api, django_assert_max_num_
                  error_code="e", adapters=adapters[: index % 3 + 1])  # fmt: skip
     with django_assert_max_num_queries(16):
         assert api.get("/api/v1/analytics/summary", {"time_range": time_range}).status_code == 200
+
+
+def test_a_non_staff_session_is_forbidden(django_user_model):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(django_user_model.objects.create_user("visitor", password="pw"))
+    response = client.get("/api/v1/analytics/summary")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Staff access required"
+
+
+def test_summary_parts_equal_the_single_endpoints(api):
+    adapter = AdapterFactory.create()
+    make_job(NOW - timedelta(hours=2), "failed", error_code="x", error="e", adapters=[adapter])
+    make_job(NOW - timedelta(days=2), "succeeded", seconds=3, adapters=[adapter])
+    summary = api.get("/api/v1/analytics/summary", {"time_range": "7d"}).json()
+    single = {name: api.get(f"/api/v1/analytics/{name}", {"time_range": "7d"}).json()
+              for name in ("stats", "timeseries", "errors", "insights")}  # fmt: skip
+    assert summary["kpis"] == single["stats"]
+    assert summary["chart_data"] == single["timeseries"]
+    assert summary["error_breakdown"] == single["errors"]
+    assert summary["performance_insights"] == single["insights"]

@@ -84,3 +84,12 @@ def test_adapter_counts_are_current():
     AdapterFactory.create()
     stats = analytics_stats(time_range="24h", now=NOW)
     assert (stats["active_loras"], stats["total_loras"]) == (2, 3)
+
+
+def test_the_previous_window_starts_mid_hour_exactly():
+    previous_start = datetime(2026, 2, 25, 11, 30, tzinfo=UTC)  # 7d: window_start minus 6 d 12.5 h
+    make_job(previous_start - timedelta(minutes=1), "succeeded")
+    make_job(previous_start, "succeeded")
+    make_job(previous_start + timedelta(minutes=29), "succeeded")
+    make_job(datetime(2026, 3, 5, tzinfo=UTC), "succeeded")
+    assert analytics_stats(time_range="7d", now=NOW)["generation_growth"] == -50.0
