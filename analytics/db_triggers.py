@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 JOBS = "deliveries_deliveryjob"
@@ -30,6 +31,7 @@ ADAPTER_DAYS = "analytics_adapterdayrollup"
 ROLLUPS = (JOB_HOURS, ERROR_HOURS, ADAPTER_HOURS, ADAPTER_DAYS)
 STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 JOB_COLUMNS = ("kind", "status", "created_at", "started_at", "finished_at", "error", "error_code")
+SQLITE_TRIGGER_NAMES = ("jobs_insert", "jobs_delete", "jobs_update", "links_insert", "links_delete", "links_update")
 
 # Vendor expressions shared by the triggers and the rebuild; ``{x}`` is a row alias.
 SQLITE = {
@@ -217,12 +219,9 @@ def sqlite_statements() -> list[str]:
 
     def trigger(name: str, event: str, table: str, body: list[str], when: str = "") -> str:
         condition = f" WHEN {when}" if when else ""
-        return (
-            f"CREATE TRIGGER IF NOT EXISTS analytics_{name} AFTER {event} ON {table}{condition} "
-            f"BEGIN {' '.join(body)} END"
-        )
+        return f"CREATE TRIGGER analytics_{name} AFTER {event} ON {table}{condition} BEGIN {' '.join(body)} END"
 
-    return [
+    created = [
         trigger("jobs_insert", "INSERT", JOBS, _sqlite_job_rows("NEW", "1")),
         trigger("jobs_delete", "DELETE", JOBS, _sqlite_job_rows("OLD", "-1")),
         trigger(
@@ -238,23 +237,22 @@ def sqlite_statements() -> list[str]:
             link_changed,
         ),
     ]
-
-
-SQLITE_TRIGGER_NAMES = ("jobs_insert", "jobs_delete", "jobs_update", "links_insert", "links_delete", "links_update")
+    # Dropped and created again, so a changed definition replaces the stored one (SQLite has no CREATE OR REPLACE).
+    return [*(f"DROP TRIGGER IF EXISTS analytics_{name}" for name in SQLITE_TRIGGER_NAMES), *created]
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
-    """Create whatever trigger is missing (no-op when the tables do not exist yet)."""
+    """(Re)create every trigger with the current definition (no-op when the tables do not exist yet)."""
     from analytics import db_triggers_pg
 
     statements = {"sqlite": sqlite_statements, "postgresql": db_triggers_pg.postgres_statements}.get(connection.vendor)
     if statements is None:
         return
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         tables = set(connection.introspection.table_names(cursor))
         if not {JOBS, LINKS, *ROLLUPS} <= tables:
             return
-        for statement in statements():
+        for statement in statements():  # in one transaction: no write slips between a drop and its create
             cursor.execute(statement)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from tests.analytics.jobs import NOW, make_job
+from tests.analytics.report_jobs import NOW, make_job
 from tests.factories import AdapterFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 
 from analytics.selectors.reports import analytics_insights
 from generation.models import GenerationBackend
-from tests.analytics.jobs import NOW, make_job
+from tests.analytics.report_jobs import NOW, make_job
 from tests.factories import AdapterFactory
 
 pytestmark = pytest.mark.django_db

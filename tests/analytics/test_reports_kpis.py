@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.selectors.reports import analytics_stats
-from tests.analytics.jobs import NOW, make_job
+from tests.analytics.report_jobs import NOW, make_job
 from tests.factories import AdapterFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 
 from analytics.models import ResourceSample
 from analytics.selectors.reports import analytics_errors, analytics_lora_usage, analytics_timeseries
-from tests.analytics.jobs import NOW, make_job
+from tests.analytics.report_jobs import NOW, make_job
 from tests.factories import AdapterFactory
 
 pytestmark = pytest.mark.django_db

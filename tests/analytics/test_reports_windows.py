@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.windows import TIME_RANGE_INVALID, window_for
-from tests.analytics.jobs import NOW
+from tests.analytics.report_jobs import NOW
 
 
 def test_24h_is_24_hourly_buckets_ending_with_the_current_hour():

@@ -11,7 +11,7 @@ from adapters.models import Adapter
 from analytics.models import AdapterDayRollup, JobErrorHourRollup, JobHourRollup
 from analytics.rollups import rollups_rebuild
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
-from tests.analytics.jobs import NOW, make_job, rollup_rows
+from tests.analytics.report_jobs import NOW, make_job, rollup_rows
 from tests.factories import AdapterFactory, link_adapters
 
 pytestmark = pytest.mark.django_db
@@ -132,4 +132,21 @@ def test_rebuild_equals_incremental_on_a_mixed_history(adapters):
             error_code=[None, "a", "b"][index % 3], error=[None, "x", "y", "x"][index % 4],
             adapters=adapters[: index % 4],
         )  # fmt: skip
+    assert_exact()
+
+
+def test_install_is_idempotent_and_restores_dropped_triggers(adapters):
+    from django.db import connection
+
+    from analytics.db_triggers import install, uninstall
+
+    uninstall(connection)
+    make_job(NOW, "succeeded", adapters=adapters)  # not counted: no triggers
+    assert not JobHourRollup.objects.exists()
+    install(connection)
+    install(connection)
+    make_job(NOW, "failed", error_code="x", adapters=adapters)
+    assert JobHourRollup.objects.get().total == 1
+    rollups_rebuild()
+    assert JobHourRollup.objects.get().total == 2
     assert_exact()

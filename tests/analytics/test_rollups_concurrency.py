@@ -9,7 +9,7 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 
 from analytics.rollups import rollups_rebuild
-from tests.analytics.jobs import NOW, make_job, rollup_rows
+from tests.analytics.report_jobs import NOW, make_job, rollup_rows
 from tests.factories import AdapterFactory
 
 WRITERS = 4
