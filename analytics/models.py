@@ -71,37 +71,39 @@ class JobErrorHourRollup(models.Model):
         return f"{self.bucket:%Y-%m-%d %H}h {self.error_code}: {self.count}"
 
 
-class AdapterHourRollup(models.Model):
-    """Adapter links of the generation jobs created in one hour, per adapter (links without an adapter are not
-    counted), with how many of those jobs succeeded or failed."""
+class AdapterRollup(models.Model):
+    """Adapter links of the generation jobs created in one bucket, per adapter (each job once; links without an
+    adapter are not counted), with how many of those jobs succeeded or failed."""
 
     id = models.BigAutoField(primary_key=True)
-    bucket = models.DateTimeField()
     adapter_id = models.UUIDField()
     total = models.BigIntegerField(default=0)
     succeeded = models.BigIntegerField(default=0)
     failed = models.BigIntegerField(default=0)
 
     class Meta:
+        abstract = True
         ordering = ["bucket", "adapter_id"]
+
+
+class AdapterHourRollup(AdapterRollup):
+    """Per UTC hour (the 24h window, and the current day of the 7d and 30d windows)."""
+
+    bucket = models.DateTimeField()
+
+    class Meta(AdapterRollup.Meta):
         constraints = [models.UniqueConstraint(fields=["bucket", "adapter_id"], name="analytics_adapter_hour_key")]
 
     def __str__(self) -> str:
         return f"{self.bucket:%Y-%m-%d %H}h {self.adapter_id}: {self.total}"
 
 
-class AdapterDayRollup(models.Model):
-    """As ``AdapterHourRollup``, per UTC day (what the 7d and 30d windows read)."""
+class AdapterDayRollup(AdapterRollup):
+    """Per UTC day (what the 7d and 30d windows read for their whole days)."""
 
-    id = models.BigAutoField(primary_key=True)
     bucket = models.DateField()
-    adapter_id = models.UUIDField()
-    total = models.BigIntegerField(default=0)
-    succeeded = models.BigIntegerField(default=0)
-    failed = models.BigIntegerField(default=0)
 
-    class Meta:
-        ordering = ["bucket", "adapter_id"]
+    class Meta(AdapterRollup.Meta):
         constraints = [models.UniqueConstraint(fields=["bucket", "adapter_id"], name="analytics_adapter_day_key")]
 
     def __str__(self) -> str:

@@ -32,8 +32,14 @@ class JobTotals:
     duration_count: int = 0
 
     def add(self, other: JobTotals) -> None:
-        for field in fields(self):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+        self.total += other.total
+        self.pending += other.pending
+        self.running += other.running
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.cancelled += other.cancelled
+        self.duration_us += other.duration_us
+        self.duration_count += other.duration_count
 
     @property
     def finished(self) -> int:
@@ -122,15 +128,15 @@ def job_totals(spans: Iterable[Span], bucket_of: Callable[[datetime], datetime])
     spans = list(spans)
     pieces = [split(span) for span in spans]
     edges = [edge for edge_list, _, _ in pieces for edge in edge_list]
-    hours = [(first, last) for _, first, last in pieces if first < last]
+    hours = [(first, last) for _, first, last in pieces]
     result: list[dict[datetime, JobTotals]] = [defaultdict(JobTotals) for _ in spans]
-    if hours:
+    if any(first < last for first, last in hours):
         rows = JobHourRollup.objects.filter(bucket__gte=min(h[0] for h in hours), bucket__lt=max(h[1] for h in hours))
-        for row in rows.values("bucket", *_TOTAL_FIELDS):
-            hour = utc(row.pop("bucket"))
-            for index, (first, last) in enumerate(piece[1:] for piece in pieces):
+        for bucket, *counts in rows.values_list("bucket", *_TOTAL_FIELDS):
+            hour = utc(bucket)
+            for index, (first, last) in enumerate(hours):
                 if first <= hour < last:
-                    result[index][bucket_of(hour)].add(JobTotals(**row))
+                    result[index][bucket_of(hour)].add(JobTotals(*counts))
     edge_totals = iter(_edge_totals(edges))
     for index, (edge_list, _, _) in enumerate(pieces):
         for edge in edge_list:
