@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.selectors.rollups import JobTotals
+from analytics.selectors.rollups import JobTotals, time_improvement
 
 MIN_FINISHED = 5
 DECLINE_POINTS = 10
@@ -55,16 +55,13 @@ def _low(current: JobTotals) -> dict[str, Any] | None:
 def _regression(current: JobTotals, previous: JobTotals) -> dict[str, Any] | None:
     if current.succeeded < MIN_FINISHED or previous.succeeded < MIN_FINISHED:
         return None
-    now_mean, before = current.mean_seconds, previous.mean_seconds
-    if now_mean is None or not before:
-        return None
-    improvement = round(-100 * (now_mean - before) / before, 2)
-    if improvement > REGRESSION_PERCENT:
+    improvement = time_improvement(current, previous)
+    if improvement is None or improvement > REGRESSION_PERCENT:
         return None
     return _insight(
         "insight-time-regression", "Generation time regression",
-        f"Average generation time rose from {before:.2f} s to {now_mean:.2f} s ({-improvement:.2f}% slower) "
-        "compared with the previous period.",
+        f"Average generation time rose from {previous.mean_seconds:.2f} s to {current.mean_seconds:.2f} s "
+        f"({-improvement:.2f}% slower) compared with the previous period.",
         "medium", "investigate_performance",
     )  # fmt: skip
 

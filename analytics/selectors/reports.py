@@ -16,7 +16,17 @@ from django.db.models.functions import TruncDay, TruncHour
 from adapters.models import Adapter
 from analytics.models import ResourceSample
 from analytics.selectors import insights as insight_rules
-from analytics.selectors.rollups import AdapterTotals, JobTotals, Span, adapter_totals, error_texts, job_totals
+from analytics.selectors.rollups import (
+    AdapterTotals,
+    ErrorText,
+    JobTotals,
+    Span,
+    adapter_totals,
+    error_texts,
+    job_totals,
+    summed,
+    time_improvement,
+)
 from analytics.windows import TIME_RANGES, Window, utc, window_for
 
 __all__ = [
@@ -54,12 +64,7 @@ def _period(time_range: str, now: datetime | None) -> Period:
     current_span = Span(window.start, window.end, closed=True)
     previous_span = Span(window.previous_start, window.start)
     current, previous = job_totals([current_span, previous_span], window.bucket_of)
-    summed = JobTotals(), JobTotals()
-    for totals in current.values():
-        summed[0].add(totals)
-    for totals in previous.values():
-        summed[1].add(totals)
-    return Period(window, current, *summed)
+    return Period(window, current, summed(current.values()), summed(previous.values()))
 
 
 def _adapter_counts() -> dict[str, int]:
@@ -68,12 +73,6 @@ def _adapter_counts() -> dict[str, int]:
 
 
 # --- KPIs ------------------------------------------------------------------------------------------------------------
-
-
-def _time_improvement(current: float | None, previous: float | None) -> float | None:
-    if current is None or not previous:
-        return None
-    return round(-100 * (current - previous) / previous, 2)
 
 
 def _kpis(period: Period) -> dict[str, Any]:
@@ -86,7 +85,7 @@ def _kpis(period: Period) -> dict[str, Any]:
         "total_generations": current.total,
         "generation_growth": growth,
         "avg_generation_time": _round(current.mean_seconds),
-        "time_improvement": _time_improvement(current.mean_seconds, previous.mean_seconds),
+        "time_improvement": time_improvement(current, previous),
         "success_rate": current.success_rate,
         "total_succeeded": current.succeeded,
         "total_failed": current.failed,
@@ -103,30 +102,33 @@ def analytics_stats(*, time_range: str, now: datetime | None = None) -> dict[str
 # --- errors ----------------------------------------------------------------------------------------------------------
 
 
-def _description(texts: dict[str | None, Any]) -> str | None:
-    """The most frequent error text of a group; ties go to the most recent one."""
+def _description(texts: dict[str | None, ErrorText]) -> str | None:
+    """The most frequent error text of a group; ties go to the most recent one (then to the text, to be stable)."""
     oldest = datetime.min.replace(tzinfo=UTC)
 
-    def rank(item: tuple[str | None, Any]) -> tuple[int, datetime]:
-        return item[1].count, utc(item[1].last_created_at) if item[1].last_created_at else oldest
+    def rank(item: tuple[str | None, ErrorText]) -> tuple[int, datetime, str]:
+        text, seen = item
+        return seen.count, utc(seen.last_created_at) if seen.last_created_at else oldest, text or ""
 
     return max(texts.items(), key=rank)[0]
 
 
-def _errors(window: Window, total_failed: int) -> list[dict[str, Any]]:
+def _errors(window: Window) -> list[dict[str, Any]]:
+    """The failed jobs of the window by error code; their counts add up to the window's failed jobs."""
     groups = error_texts(Span(window.start, window.end, closed=True))
-    rows = []
-    for code, texts in groups.items():
-        count = sum(text.count for text in texts.values())
-        percentage = round(100 * count / total_failed, 2) if total_failed else 0.0
-        rows.append({"type": code, "count": count, "percentage": percentage, "description": _description(texts)})
+    counts = {code: sum(text.count for text in texts.values()) for code, texts in groups.items()}
+    total_failed = sum(counts.values())
+    rows = [
+        {"type": code, "count": count, "percentage": round(100 * count / total_failed, 2),
+         "description": _description(groups[code])}
+        for code, count in counts.items()
+    ]  # fmt: skip
     return sorted(rows, key=lambda row: (-row["count"], row["type"]))
 
 
 def analytics_errors(*, time_range: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """Failed jobs of the window grouped by error code (``/analytics/errors``)."""
-    period = _period(time_range, now)
-    return _errors(period.window, period.current.failed)
+    return _errors(window_for(time_range, now))
 
 
 # --- adapter usage ---------------------------------------------------------------------------------------------------
@@ -238,13 +240,13 @@ def _insights(period: Period, errors: list[dict[str, Any]]) -> list[dict[str, An
 def analytics_insights(*, time_range: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """``/analytics/insights``: the rules of SPEC 6.8, in their order."""
     period = _period(time_range, now)
-    return _insights(period, _errors(period.window, period.current.failed))
+    return _insights(period, _errors(period.window))
 
 
 def analytics_summary(*, time_range: str, now: datetime | None = None) -> dict[str, Any]:
     """``/analytics/summary``: KPIs, time series, errors and insights, each shared part read once."""
     period = _period(time_range, now)
-    errors = _errors(period.window, period.current.failed)
+    errors = _errors(period.window)
     return {
         "time_range": time_range,
         "generated_at": period.window.end,

@@ -55,6 +55,22 @@ class JobTotals:
         return self.duration_us / self.duration_count / 1_000_000 if self.duration_count else None
 
 
+def summed(parts: Iterable[JobTotals]) -> JobTotals:
+    total = JobTotals()
+    for part in parts:
+        total.add(part)
+    return total
+
+
+def time_improvement(current: JobTotals, previous: JobTotals) -> float | None:
+    """``-100 (cur_avg - prev_avg) / prev_avg`` rounded to 2 decimals (positive = faster); null when either mean is
+    undefined (or the previous one is 0)."""
+    now, before = current.mean_seconds, previous.mean_seconds
+    if now is None or not before:
+        return None
+    return round(-100 * (now - before) / before, 2)
+
+
 @dataclass(frozen=True)
 class Span:
     """``[start, end)``, or ``[start, end]`` when ``closed`` (a window ends at ``now``, inclusive)."""
