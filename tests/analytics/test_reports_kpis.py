@@ -93,3 +93,15 @@ def test_the_previous_window_starts_mid_hour_exactly():
     make_job(previous_start + timedelta(minutes=29), "succeeded")
     make_job(datetime(2026, 3, 5, tzinfo=UTC), "succeeded")
     assert analytics_stats(time_range="7d", now=NOW)["generation_growth"] == -50.0
+
+
+def test_partial_hours_count_durations_and_statuses_like_whole_hours():
+    make_job(NOW - timedelta(minutes=10), "succeeded", seconds=5.25)  # current hour: read from the jobs
+    make_job(NOW - timedelta(minutes=20), "cancelled")
+    make_job(NOW - 2 * HOUR, "succeeded", seconds=1.75)  # a whole hour: read from the rollup
+    make_job(PREVIOUS_24H + timedelta(minutes=5), "succeeded", seconds=7)  # previous window's partial first hour
+    stats = analytics_stats(time_range="24h", now=NOW)
+    assert stats["avg_generation_time"] == 3.5
+    assert stats["total_cancelled"] == 1
+    assert stats["time_improvement"] == 50.0
+    assert stats["generation_growth"] == 200.0
