@@ -141,7 +141,7 @@ def _usage(window: Window) -> dict[Any, AdapterTotals]:
 def _top_adapters(usage: dict[Any, AdapterTotals], limit: int) -> list[tuple[Adapter, AdapterTotals]]:
     """The ``limit`` adapters with most linked jobs, ties by name (names are read only for the candidates)."""
     used = {adapter_id: totals for adapter_id, totals in usage.items() if totals.total > 0}
-    if not used:
+    if not used or limit < 1:
         return []
     counts = sorted((totals.total for totals in used.values()), reverse=True)
     threshold = counts[min(limit, len(counts)) - 1]

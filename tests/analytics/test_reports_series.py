@@ -122,3 +122,17 @@ def test_percentages_have_two_decimals():
     for code in ("a", "b", "c"):
         make_job(NOW - HOUR, "failed", error_code=code)
     assert [row["percentage"] for row in analytics_errors(time_range="24h", now=NOW)] == [33.33, 33.33, 33.33]
+
+
+def test_lora_usage_with_no_room_is_empty():
+    make_job(NOW - HOUR, "succeeded", adapters=AdapterFactory.create_batch(2))
+    assert analytics_lora_usage(time_range="24h", limit=0, now=NOW) == []
+
+
+def test_error_counts_add_up_to_the_failed_jobs():
+    from analytics.selectors.reports import analytics_stats
+
+    for index in range(7):
+        make_job(NOW - timedelta(minutes=41 * index), "failed", error_code=["a", None, "b"][index % 3])
+    failed = analytics_stats(time_range="24h", now=NOW)["total_failed"]
+    assert sum(row["count"] for row in analytics_errors(time_range="24h", now=NOW)) == failed == 7
