@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -150,3 +151,19 @@ def test_install_is_idempotent_and_restores_dropped_triggers(adapters):
     rollups_rebuild()
     assert JobHourRollup.objects.get().total == 2
     assert_exact()
+
+
+def test_rebuild_analytics_command_restores_rollups_written_around_the_triggers(adapters):
+    from django.core.management import call_command
+
+    make_job(NOW, "succeeded", seconds=4, adapters=adapters[:2])
+    make_job(NOW - timedelta(hours=1), "failed", error_code="timeout", error="t/o", adapters=adapters[2:])
+    expected = rollup_rows()
+    JobHourRollup.objects.all().delete()
+    AdapterDayRollup.objects.all().delete()
+    JobErrorHourRollup.objects.all().delete()
+    assert rollup_rows() != expected
+    out = io.StringIO()
+    call_command("rebuild_analytics", stdout=out)
+    assert rollup_rows() == expected
+    assert out.getvalue().startswith("Analytics rollups rebuilt in ")
