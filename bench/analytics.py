@@ -49,8 +49,11 @@ ERRORS = {
     "queue_timeout": ["No backend became free within 3600 s"],
 }
 RANGES = ("24h", "7d", "30d")
-# The timed paths: (label, path). Add rows here (e.g. /api/v1/dashboard/stats, /, /api/v1/system/status).
+# The timed paths: (label, path). The dashboard page is read with a staff session, every API path with a key.
 PATHS: list[tuple[str, str]] = [
+    ("dashboard stats", "/api/v1/dashboard/stats"),
+    ("system status (cached health)", "/api/v1/system/status"),
+    *((f"dashboard page {r}", f"/?range={r}") for r in RANGES),
     *((f"summary {r}", f"/api/v1/analytics/summary?time_range={r}") for r in RANGES),
     *((f"stats {r}", f"/api/v1/analytics/stats?time_range={r}") for r in RANGES),
     *((f"timeseries {r}", f"/api/v1/analytics/timeseries?time_range={r}") for r in RANGES),
@@ -221,8 +224,11 @@ def write_costs(connection: Any, now: datetime, rng: random.Random, adapters: li
 
 
 def timed(conn: http.client.HTTPConnection, key: str, path: str) -> float:
+    """One GET: API paths with the key; the dashboard page (not under the API) with the staff session in ``key``."""
+    api_key, session = key.split(" ", 1)
+    headers = {"X-API-Key": api_key} if path.startswith("/api/") else {"Cookie": f"sessionid={session}"}
     started = time.perf_counter()
-    conn.request("GET", path, headers={"X-API-Key": key})
+    conn.request("GET", path, headers=headers)
     response = conn.getresponse()
     response.read()
     if response.status != 200:
@@ -249,13 +255,25 @@ def measure(port: int, key: str, repeat: int) -> list[dict[str, Any]]:
 
 
 def create_key() -> str:
+    """An API key and a staff session (for the dashboard page), as ``"<key> <session key>"``."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
 
+    from generation.models import GenerationBackend
     from loraforge.api_keys import api_key_create
 
     key = api_key_create(name="bench").plain_key
+    # One backend that refuses connections: the status probes it once, then reads its cached health.
+    GenerationBackend.objects.create(name="default", url="http://127.0.0.1:9")
+    user = get_user_model().objects.create_user("bench", password="bench-password-0123", is_staff=True)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
     connection.close()
-    return key
+    return f"{key} {session.session_key}"
 
 
 def main() -> None:
