@@ -6,6 +6,7 @@ Nothing here touches the database, so the readings can run in the status probes'
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +41,24 @@ def host_reading(*, interval: float = CPU_INTERVAL) -> HostReading:
     return HostReading(cpu_percent=cpu, memory_percent=percent, memory_used_mb=used, memory_total_mb=total)
 
 
+_cpu_lock = threading.Lock()
+_cpu_last_read: float | None = None  # time.monotonic() of this process's last psutil CPU reading
+
+
 def cpu_percent(*, interval: float = CPU_INTERVAL) -> float:
+    """CPU busy share: since this process's previous reading when that is at least ``interval`` old (psutil keeps
+    the counters; no wait), else over ``interval`` seconds from now."""
+    global _cpu_last_read
     try:
         import psutil
     except ImportError:
         return _proc_cpu_percent(interval)
-    return round(float(psutil.cpu_percent(interval=interval)), 1)
+    with _cpu_lock:
+        now = time.monotonic()
+        waits = _cpu_last_read is None or now - _cpu_last_read < interval
+        value = psutil.cpu_percent(interval=interval if waits else None)
+        _cpu_last_read = time.monotonic()
+    return round(float(value), 1)
 
 
 def memory_usage() -> tuple[float, int, int]:

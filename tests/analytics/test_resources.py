@@ -151,3 +151,18 @@ def test_the_admin_lists_samples_read_only(admin_client):
     assert detail.status_code == 200
     assert b'name="host"' not in detail.content  # no input: read-only
     assert admin_client.post(f"/admin/analytics/resourcesample/{sample.pk}/delete/").status_code == 403
+
+
+def test_a_cpu_reading_after_an_earlier_one_does_not_wait(monkeypatch):
+    import time
+
+    import psutil
+
+    intervals: list[float | None] = []
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: intervals.append(interval) or 25.0)
+    monkeypatch.setattr(resources, "_cpu_last_read", None)
+    assert resources.cpu_percent(interval=0.05) == 25.0  # the first reading of the process spans the interval
+    assert resources.cpu_percent(interval=0.05) == 25.0  # too soon after it: spans the interval again
+    time.sleep(0.06)
+    assert resources.cpu_percent(interval=0.05) == 25.0  # since the previous reading, at once
+    assert intervals == [0.05, 0.05, None]
