@@ -13,7 +13,7 @@ from deliveries.models import DeliveryJob
 RECENT_JOBS = 10
 RUNNING_JOBS = 20
 PROMPT_CHARS = 60
-ACTIVE = ("pending", "running")
+ACTIVE = ("running", "pending")  # the order of the "Running now" panel
 JOB_FIELDS = (
     "id",
     "kind",
@@ -67,14 +67,20 @@ def _row(job: DeliveryJob) -> JobRow:
 
 
 def dashboard_jobs() -> tuple[list[JobRow], list[JobRow]]:
-    """The last 10 deliveries (newest first) and the pending/running ones (oldest first, at most 20), in one query:
-    the rows of both lists, each picked by a bounded subquery."""
+    """The last 10 deliveries (newest first) and the active ones (running, then pending, each oldest first; at most
+    20), in one query. Each list's rows come from a bounded subquery that the indexes answer directly (``created_at``
+    for the recent ones, ``(status, created_at)`` per status for the active ones), so the page stays fast with
+    100,000 jobs."""
     recent = DeliveryJob.objects.order_by("-created_at", "-pk").values("pk")[:RECENT_JOBS]
-    active = DeliveryJob.objects.filter(status__in=ACTIVE).order_by("created_at", "pk").values("pk")[:RUNNING_JOBS]
-    jobs = list(DeliveryJob.objects.only(*JOB_FIELDS).filter(Q(pk__in=recent) | Q(pk__in=active)))
+    wanted = Q(pk__in=recent)
+    for status in ACTIVE:
+        wanted |= Q(pk__in=DeliveryJob.objects.filter(status=status).order_by("created_at").values("pk")[:RUNNING_JOBS])
+    jobs = list(DeliveryJob.objects.only(*JOB_FIELDS).filter(wanted))
     newest = sorted(jobs, key=lambda job: (job.created_at, job.pk), reverse=True)[:RECENT_JOBS]
-    running = sorted((job for job in jobs if job.status in ACTIVE), key=lambda job: (job.created_at, job.pk))
-    return [_row(job) for job in newest], [_row(job) for job in running[:RUNNING_JOBS]]
+    active = sorted(
+        (job for job in jobs if job.status in ACTIVE), key=lambda job: (ACTIVE.index(job.status), job.created_at)
+    )
+    return [_row(job) for job in newest], [_row(job) for job in active[:RUNNING_JOBS]]
 
 
 def backend_health(entries: list[dict[str, Any]]) -> list[BackendRow]:

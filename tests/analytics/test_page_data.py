@@ -12,19 +12,20 @@ from tests.generation.factories import GenerationJobFactory
 
 
 @pytest.mark.django_db
-def test_recent_jobs_are_the_ten_newest_and_running_jobs_every_active_one_oldest_first(
+def test_recent_jobs_are_the_ten_newest_and_active_ones_running_first_then_pending_oldest_first(
     django_assert_num_queries,
 ):
     now = timezone.now()
     old_pending = GenerationJobFactory(status="pending", created_at=now - timedelta(days=3))
     old_running = GenerationJobFactory(status="running", created_at=now - timedelta(days=2))
+    older_running = GenerationJobFactory(status="running", created_at=now - timedelta(days=4))
     newest = [GenerationJobFactory(status="succeeded", created_at=now - timedelta(minutes=i)) for i in range(12)]
 
     with django_assert_num_queries(1):
         recent, running = dashboard_jobs()
 
     assert [row.id for row in recent] == [str(job.pk) for job in newest[:10]]
-    assert [row.id for row in running] == [str(old_pending.pk), str(old_running.pk)]
+    assert [row.id for row in running] == [str(older_running.pk), str(old_running.pk), str(old_pending.pk)]
 
 
 @pytest.mark.django_db
