@@ -21,6 +21,10 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from analytics import charts
 from analytics.page_data import backend_health, dashboard_jobs
+from analytics.selectors.dashboard import dashboard_stats
+from analytics.selectors.reports import analytics_summary
+from analytics.serializers.dashboard import DashboardStatsSerializer
+from analytics.status.backends import backend_rows, cached_backend_entries
 
 RANGES = ("24h", "7d", "30d")
 RANGE_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
@@ -47,11 +51,6 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 
 
 def dashboard_context(time_range: str, request: HttpRequest) -> dict[str, Any]:
-    from analytics.selectors.dashboard import dashboard_stats
-    from analytics.selectors.reports import analytics_summary
-    from analytics.serializers.dashboard import DashboardStatsSerializer
-    from analytics.status.backends import backend_rows, cached_backend_entries
-
     # The bodies exactly as GET /analytics/summary and GET /dashboard/stats answer them.
     summary = analytics_summary(time_range=time_range)
     stats = DashboardStatsSerializer(dashboard_stats()).data
