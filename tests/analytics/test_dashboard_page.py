@@ -29,6 +29,11 @@ def page_data(content: str) -> dict[str, Any]:
     return dict(json.loads(block))
 
 
+def without_host(stats: dict[str, Any]) -> dict[str, Any]:
+    """The stats body less the disk reading of the data folder, which other processes move between two requests."""
+    return {**stats, "system_health": {k: v for k, v in stats["system_health"].items() if k != "storage_usage"}}
+
+
 def kpi_values(content: str) -> dict[str, str]:
     return {key: unescape(value) for key, value in KPI.findall(content)}
 
@@ -118,7 +123,9 @@ def test_the_data_block_equals_the_api_bodies(admin_client, activity, time_range
         summary = admin_client.get(f"/api/v1/analytics/summary?time_range={time_range}").json()
         stats = admin_client.get("/api/v1/dashboard/stats").json()
 
-    assert page_data(content) == {"summary": summary, "stats": stats}
+    shown = page_data(content)
+    assert shown["summary"] == summary
+    assert without_host(shown["stats"]) == without_host(stats)
 
 
 def test_the_kpi_cards_show_the_api_figures_in_their_formats(admin_client, activity):

@@ -51,7 +51,7 @@
     progress.max = 100;
     progress.value = 0;
     progress.setAttribute("data-job-id", jobId);
-    progress.setAttribute("aria-label", "Progress");
+    progress.setAttribute("aria-label", "Progress of " + label.textContent);
     bar.appendChild(progress);
     bar.appendChild(el("span", "job-percent", "0%"));
     row.appendChild(head);
