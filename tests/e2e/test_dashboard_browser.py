@@ -27,6 +27,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 from adapters.models import Adapter
+from analytics.rollups import rollups_rebuild
 from loraforge.api_keys import api_key_create
 from tests.analytics.test_dashboard_page import without_host
 from tests.e2e.test_admin_browser import PASSWORD, USERNAME, log_in, open_browser
@@ -37,6 +38,13 @@ from tests.generation.factories import GenerationBackendFactory, GenerationJobFa
 from tests.processes import ProcessSet, server_env
 
 pytestmark = browser_marks
+
+
+@pytest.fixture(autouse=True)
+def _exact_rollups(transactional_db) -> None:
+    """Start from exact analytics rollups (see ``tests/analytics/test_dashboard_page.py``)."""
+    rollups_rebuild()
+
 
 RANGES = ("24h", "7d", "30d")
 LAPTOP: ViewportSize = {"width": 1366, "height": 900}
@@ -245,6 +253,8 @@ def test_an_empty_library_shows_the_empty_states(live_server, transactional_db, 
         summary, stats = api_bodies(page, live_server.url, "24h")
         assert_contract(dom, "24h", summary, stats)
         assert dom["topEmpty"] == "No generations in this period"
+        assert dom["kpis"]["total_generations"]["value"] == "0"
+        assert dom["kpis"]["success_rate"]["value"] == "—"
         assert {bar["height"] for bar in dom["volume"]} == {0}
         expect(page.locator("#running-empty")).to_be_visible()
         shoot(page, tmp_path / "dashboard-empty-1366.png")
