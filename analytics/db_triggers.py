@@ -140,17 +140,25 @@ def _sqlite_job_rows(x: str, sign: str) -> list[str]:
         )
     )
     zeros = ", ".join("0" for _ in JOB_SUM_COLUMNS)
+    adds = sign == "1"  # a removal only updates rows its addition created: a flush that emptied the rollups
+    # first (Django deletes tables in name order) must not leave negative rows behind when it deletes the jobs
     statements = [
-        f"INSERT OR IGNORE INTO {JOB_HOURS} (bucket, {', '.join(JOB_SUM_COLUMNS)}) SELECT {hour}, {zeros} "
-        f"WHERE {generation};",
+        *(
+            [f"INSERT OR IGNORE INTO {JOB_HOURS} (bucket, {', '.join(JOB_SUM_COLUMNS)}) SELECT {hour}, {zeros} "
+             f"WHERE {generation};"]
+            if adds else []
+        ),
         f"UPDATE {JOB_HOURS} SET {sets} WHERE {generation} AND bucket = {hour};",
         *_sqlite_error_rows(x, sign),
-    ]
+    ]  # fmt: skip
     links = f"SELECT DISTINCT adapter_id FROM {LINKS} WHERE job_id = {x}.id AND adapter_id IS NOT NULL"
     for table, bucket in ((ADAPTER_HOURS, hour), (ADAPTER_DAYS, day)):
+        if adds:
+            statements.append(
+                f"INSERT OR IGNORE INTO {table} (bucket, adapter_id, total, succeeded, failed) "
+                f"SELECT {bucket}, adapter_id, 0, 0, 0 FROM ({links}) WHERE {generation};"
+            )
         statements += [
-            f"INSERT OR IGNORE INTO {table} (bucket, adapter_id, total, succeeded, failed) "
-            f"SELECT {bucket}, adapter_id, 0, 0, 0 FROM ({links}) WHERE {generation};",
             f"UPDATE {table} SET total = total + {sign}, succeeded = succeeded + {sign} * ({x}.status = 'succeeded'), "
             f"failed = failed + {sign} * ({x}.status = 'failed') "
             f"WHERE {generation} AND bucket = {bucket} AND adapter_id IN ({links});",
@@ -201,10 +209,13 @@ def _sqlite_link_rows(x: str, sign: str) -> list[str]:
     for table, bucket in ((ADAPTER_HOURS, v["hour"]), (ADAPTER_DAYS, v["day"])):
         job = f"SELECT {bucket.format(x='j')} FROM {JOBS} AS j WHERE j.id = {x}.job_id AND j.kind = 'generation'"
         status = f"(SELECT j.status FROM {JOBS} AS j WHERE j.id = {x}.job_id)"
+        if sign == "1":  # a removal only updates existing rows (see _sqlite_job_rows)
+            statements.append(
+                f"INSERT OR IGNORE INTO {table} (bucket, adapter_id, total, succeeded, failed) "
+                f"SELECT {bucket.format(x='j')}, {x}.adapter_id, 0, 0, 0 FROM {JOBS} AS j "
+                f"WHERE j.id = {x}.job_id AND j.kind = 'generation' AND {counted};"
+            )
         statements += [
-            f"INSERT OR IGNORE INTO {table} (bucket, adapter_id, total, succeeded, failed) "
-            f"SELECT {bucket.format(x='j')}, {x}.adapter_id, 0, 0, 0 FROM {JOBS} AS j "
-            f"WHERE j.id = {x}.job_id AND j.kind = 'generation' AND {counted};",
             f"UPDATE {table} SET total = total + {sign}, "
             f"succeeded = succeeded + {sign} * ({status} = 'succeeded'), "
             f"failed = failed + {sign} * ({status} = 'failed') "

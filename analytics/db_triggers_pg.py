@@ -41,11 +41,18 @@ def _upsert(table: str, key: str, bucket: str, columns: tuple[str, ...], sums: l
     """Add the per-key sums of ``source`` (rows ``d`` with ``sign``) to ``table``; keys whose sums are all 0 are
     skipped, and keys are written in order (concurrent writers lock rows in the same order)."""
     nonzero = " OR ".join(f"{value} <> 0" for value in sums)
-    keys = "1" if key == "bucket" else "1, 2"
+    names = [name.strip() for name in key.split(",")]
+    keys = ", ".join(str(position) for position in range(1, len(names) + 1))
     adds = ", ".join(f"{column} = t.{column} + EXCLUDED.{column}" for column in columns)
+    selected = ", ".join(f"{value} AS {column}" for value, column in zip(sums, columns, strict=True))
+    grouped = f"SELECT {bucket}, {selected} FROM {source} GROUP BY {keys} HAVING {nonzero}"
+    # A removal only updates a row its addition created: jobs deleted after their rollups were emptied (a flush
+    # that deletes table by table) leave no negative row behind.
+    match = " AND ".join(f"e.{name} = g.{name}" for name in names)
+    kept = f"g.{columns[0]} > 0 OR EXISTS (SELECT 1 FROM {table} AS e WHERE {match})"
     return (
-        f"INSERT INTO {table} AS t ({key}, {', '.join(columns)}) SELECT {bucket}, {', '.join(sums)} FROM {source} "
-        f"GROUP BY {keys} HAVING {nonzero} ORDER BY {keys} ON CONFLICT ({key}) DO UPDATE SET {adds}"
+        f"INSERT INTO {table} AS t ({key}, {', '.join(columns)}) SELECT g.* FROM ({grouped}) AS g ({key}, "
+        f"{', '.join(columns)}) WHERE {kept} ORDER BY {keys} ON CONFLICT ({key}) DO UPDATE SET {adds}"
     )
 
 

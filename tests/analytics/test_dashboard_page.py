@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from adapters.models import Adapter
 from analytics.pages import dashboard_page, kpi_cards, percent, seconds
-from analytics.rollups import rollups_rebuild
 from tests.factories import AdapterFactory, link_adapters
 from tests.generation.factories import GenerationBackendFactory, GenerationJobFactory
 
@@ -37,13 +36,6 @@ def without_host(stats: dict[str, Any]) -> dict[str, Any]:
 
 def kpi_values(content: str) -> dict[str, str]:
     return {key: unescape(value) for key, value in KPI.findall(content)}
-
-
-@pytest.fixture(autouse=True)
-def _exact_rollups(db) -> None:
-    """Start from exact analytics rollups: the flush that ends a transactional test deletes the jobs after the rollup
-    rows, and the delete triggers then write negative rows that outlive the flush."""
-    rollups_rebuild()
 
 
 @pytest.fixture

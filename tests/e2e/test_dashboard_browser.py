@@ -27,7 +27,6 @@ from django.utils import timezone
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 from adapters.models import Adapter
-from analytics.rollups import rollups_rebuild
 from loraforge.api_keys import api_key_create
 from tests.analytics.test_dashboard_page import without_host
 from tests.e2e.test_admin_browser import PASSWORD, USERNAME, log_in, open_browser
@@ -38,12 +37,6 @@ from tests.generation.factories import GenerationBackendFactory, GenerationJobFa
 from tests.processes import ProcessSet, server_env
 
 pytestmark = browser_marks
-
-
-@pytest.fixture(autouse=True)
-def _exact_rollups(transactional_db) -> None:
-    """Start from exact analytics rollups (see ``tests/analytics/test_dashboard_page.py``)."""
-    rollups_rebuild()
 
 
 RANGES = ("24h", "7d", "30d")
