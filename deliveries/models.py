@@ -70,6 +70,7 @@ class DeliveryJob(JobRecord):
         indexes = [
             models.Index(fields=["status", "created_at"], name="delivery_status_created"),
             models.Index(fields=["kind", "created_at"], name="delivery_kind_created"),
+            models.Index(fields=["status", "finished_at"], name="delivery_status_finished"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from analytics.resources import disk_usage
 from analytics.status import status_overview
 from analytics.status.gpu import gpu_status_text
 from analytics.status.importer import library_counts
-from analytics.status.jobs import queue_numbers
+from analytics.status.jobs import queue_activity
 from deliveries.models import DeliveryJob, DeliveryKind
 from recommendations.selectors import embedding_coverage
 
@@ -92,7 +92,7 @@ def _system_health(queue: dict[str, int]) -> dict[str, Any]:
 
 def dashboard_stats() -> dict[str, Any]:
     """``{"stats": {...}, "system_health": {...}}`` of ``GET /dashboard/stats``."""
-    queue = queue_numbers()
+    queue = queue_activity()
     return {"stats": _stats(queue), "system_health": _system_health(queue)}
 
 

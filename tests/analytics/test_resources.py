@@ -159,10 +159,11 @@ def test_a_cpu_reading_after_an_earlier_one_does_not_wait(monkeypatch):
     import psutil
 
     intervals: list[float | None] = []
-    monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: intervals.append(interval) or 25.0)
-    monkeypatch.setattr(resources, "_cpu_last_read", None)
-    assert resources.cpu_percent(interval=0.05) == 25.0  # the first reading of the process spans the interval
-    assert resources.cpu_percent(interval=0.05) == 25.0  # too soon after it: spans the interval again
+    values = iter([25.0, 40.0])
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: intervals.append(interval) or next(values))
+    monkeypatch.setattr(resources, "_cpu_last", None)
+    assert resources.cpu_percent(interval=0.05) == 25.0  # the process's first reading spans the interval
+    assert resources.cpu_percent(interval=0.05) == 25.0  # too soon after it: the same value, without reading
     time.sleep(0.06)
-    assert resources.cpu_percent(interval=0.05) == 25.0  # since the previous reading, at once
-    assert intervals == [0.05, 0.05, None]
+    assert resources.cpu_percent(interval=0.05) == 40.0  # since the previous reading, at once
+    assert intervals == [0.05, None]
