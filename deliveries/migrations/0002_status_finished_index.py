@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deliveries', '0001_initial'),
-        ('generation', '0002_generationresult'),
+        ("deliveries", "0001_initial"),
+        ("generation", "0002_generationresult"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='deliveryjob',
-            index=models.Index(fields=['status', 'finished_at'], name='delivery_status_finished'),
+            model_name="deliveryjob",
+            index=models.Index(fields=["status", "finished_at"], name="delivery_status_finished"),
         ),
     ]
