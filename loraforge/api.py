@@ -33,6 +33,7 @@ router.register("generation/results", GenerationResultViewSet, basename="generat
 
 def _extra_routes() -> list[URLPattern | URLResolver]:
     from analytics.views import analytics_routes
+    from backups.views import backup_routes
     from deliveries.views import ComposeView
     from generation.jobs import views as job_views
     from recommendations.views import recommendation_routes
@@ -42,6 +43,7 @@ def _extra_routes() -> list[URLPattern | URLResolver]:
         *job_views.generation_routes(),
         *recommendation_routes(),
         *analytics_routes(),
+        *backup_routes(),
     ]
 
 

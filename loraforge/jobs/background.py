@@ -26,6 +26,8 @@ CANCELLABLE_WHILE_RUNNING = frozenset({BackgroundJobKind.SCAN, BackgroundJobKind
 JOB_TASKS: dict[str, str] = {
     BackgroundJobKind.SCAN: "adapters.scan_library",
     BackgroundJobKind.EMBEDDINGS: "recommendations.compute_embeddings",
+    BackgroundJobKind.BACKUP: "backups.run_backup",
+    BackgroundJobKind.RESTORE: "backups.run_restore",
 }
 # Result keys left out of events (SPEC 6.5: scan reports without their items).
 EVENT_RESULT_OMITS: dict[str, tuple[str, ...]] = {BackgroundJobKind.SCAN: ("items", "items_truncated")}

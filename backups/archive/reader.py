@@ -1,0 +1,69 @@
+"""Reading a validated archive (SPEC 6.10): members by name, JSON and JSON Lines records, streamed copies to
+paths LoRAForge computed. Only ``backups.archive.validate.archive_validate`` builds a ``ValidatedArchive``; nothing
+reads an archive that did not pass validation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from backups.archive.format import ArchiveError, MemberEntry
+
+COPY_CHUNK = 1024 * 1024
+
+
+@dataclass
+class ValidatedArchive:
+    """An archive whose every member was checked against its manifest (names, sizes, checksums)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    members: dict[str, MemberEntry] = field(default_factory=dict)  # every listed member by path
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind") or "")
+
+    def has(self, name: str) -> bool:
+        return name in self.members
+
+    def names_under(self, prefix: str) -> list[str]:
+        """Listed members whose path starts with ``prefix`` (in manifest order)."""
+        return [name for name in self.members if name.startswith(prefix)]
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        with zipfile.ZipFile(self.path) as archive, archive.open(name) as stream:
+            yield stream
+
+    def read_bytes(self, name: str) -> bytes:
+        with self.open(name) as stream:
+            return stream.read()
+
+    def json(self, name: str) -> Any:
+        try:
+            return json.loads(self.read_bytes(name))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ArchiveError(f"Invalid JSON in {name}") from exc
+
+    def jsonl(self, name: str) -> Iterator[tuple[int, Any]]:
+        """``(line number, record)`` of a JSON Lines member, streamed; blank lines skipped."""
+        with self.open(name) as stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield number, json.loads(line)
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise ArchiveError(f"Invalid JSON in {name} line {number}") from exc
+
+    def copy_to(self, name: str, target: Path) -> None:
+        """Stream member ``name`` into ``target`` (a path LoRAForge computed, never one read from the archive)."""
+        with self.open(name) as source, target.open("xb") as sink:
+            shutil.copyfileobj(source, sink, COPY_CHUNK)

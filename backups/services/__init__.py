@@ -1,0 +1,1 @@
+"""Services of the backups app: exports, imports, backups and restores."""

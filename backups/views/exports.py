@@ -1,0 +1,9 @@
+"""Routes of exports (filled by its owner)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+
+def routes() -> list[URLPattern | URLResolver]:
+    return []
