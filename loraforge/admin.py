@@ -25,9 +25,11 @@ ONE_TIME_KEY_MESSAGE = "API key “{}” created. Copy it now, it will not be sh
 
 
 def pretty_json(value: Any) -> str:
+    """Indented JSON in a ``<pre>`` for read-only admin fields; ``format_html`` escapes it (header metadata, job
+    params and results are untrusted)."""
     if value in (None, [], {}):
         return "-"
-    return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
+    return format_html('<pre class="lf-json">{}</pre>', json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 class ApiKeyAddForm(forms.ModelForm):

@@ -14,13 +14,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 
-from adapters.admin.display import DeferringChangeList, pretty_json
+from adapters.admin.display import DeferringChangeList
 from adapters.admin.extensions import change_panels_render, list_actions
 from adapters.admin.filters import FileMissingFilter, TagFilter
 from adapters.admin.forms import AdapterAdminForm, AdapterChangeListForm
 from adapters.models import CURATABLE_FIELDS, Adapter
 from adapters.scanner.engine import adapter_rescan
 from adapters.services import adapter_delete, adapter_update, adapters_bulk
+from loraforge.admin import pretty_json
 
 PREVIEW_URL = "/api/v1/adapters/{id}/preview"
 SHA256_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")

@@ -1,21 +1,12 @@
-"""Pieces shared by the adapters admin and other apps' admins: JSON display and a changelist that defers columns."""
+"""Pieces shared by the adapters admin and other apps' admins: a changelist that defers columns."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
-
-
-def pretty_json(value: Any) -> str:
-    """Indented JSON in a ``<pre>``; ``format_html`` escapes it (header metadata is untrusted)."""
-    if value in (None, [], {}):
-        return "-"
-    return format_html('<pre class="lf-json">{}</pre>', json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 class DeferringChangeList(ChangeList):

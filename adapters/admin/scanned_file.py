@@ -9,9 +9,10 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from adapters.admin.display import DeferringChangeList, pretty_json
+from adapters.admin.display import DeferringChangeList
 from adapters.models import ScannedFile
 from adapters.services import scanned_files_unexclude
+from loraforge.admin import pretty_json
 
 
 @admin.register(ScannedFile)

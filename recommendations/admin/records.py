@@ -11,7 +11,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from adapters.admin.display import DeferringChangeList, pretty_json
+from adapters.admin.display import DeferringChangeList
+from loraforge.admin import pretty_json
 from recommendations.models import AdapterEmbedding, RecommendationFeedback, RecommendationSession
 
 # Large adapter columns a changelist never needs for a linked name.
