@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 
 from backups.archive import format as fmt
-from backups.archive.build import archive_estimate, archive_stream, format_duration, format_size
+from backups.archive.build import archive_estimate, archive_stream, archive_write, format_duration, format_size
 from backups.archive.estimate import ArchiveEstimate
-from backups.archive.format import ArchiveOptions
+from backups.archive.format import ArchiveOptions, Manifest
+from backups.archive.progress import ArchiveProgress
 
 MIB = 1024 * 1024
 FILE_NAME = "loraforge_export_{moment:%Y%m%d_%H%M%S}.zip"
@@ -52,3 +56,26 @@ def export_file_name(moment: datetime | None = None) -> str:
 def export_stream(options: ArchiveOptions) -> Iterator[bytes]:
     """The archive as chunks for a streamed download (memory bounded whatever its size)."""
     return archive_stream(options, kind=fmt.KIND_EXPORT)
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    path: Path
+    size: int
+    manifest: Manifest
+
+
+def export_to_file(output: Path, options: ArchiveOptions, *, progress: ArchiveProgress | None = None) -> ExportedFile:
+    """Write the archive to ``<output>.part``, flush it to disk, then rename it to ``output`` (replacing a file
+    there); nothing is left behind when writing fails or is cancelled."""
+    part = output.with_name(output.name + ".part")
+    try:
+        with part.open("wb") as target:
+            manifest = archive_write(target, options, kind=fmt.KIND_EXPORT, progress=progress)
+            target.flush()
+            os.fsync(target.fileno())
+        os.replace(part, output)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return ExportedFile(path=output, size=output.stat().st_size, manifest=manifest)
