@@ -127,11 +127,18 @@ def _inside(value: Any) -> Path | None:
     return path if path.is_absolute() and root_of(path) is not None else None
 
 
-def adapter_file_paths(row: Mapping[str, Any]) -> AdapterPaths:
+def adapter_file_paths(row: Mapping[str, Any], *, model: bool = True, metadata: bool = True) -> AdapterPaths:
+    """The paths (each resolved against the LoRA folders, symlinks followed) of the LoRA file (``model``) and of
+    the sidecars and preview (``metadata``); the others are not looked at."""
+    if not metadata:
+        return AdapterPaths(model=_inside(row.get("file_path")) if model else None, sidecars=(), preview=None)
     listed = [item.get("path") for item in row.get("sidecars") or [] if isinstance(item, dict)]
-    sidecars = dict.fromkeys(path for value in [*listed, row.get("json_file_path")] if (path := _inside(value)))
+    candidates = dict.fromkeys(value for value in [*listed, row.get("json_file_path")] if value)
+    sidecars = tuple(path for value in candidates if (path := _inside(value)))
     return AdapterPaths(
-        model=_inside(row.get("file_path")), sidecars=tuple(sidecars), preview=_inside(row.get("preview_path"))
+        model=_inside(row.get("file_path")) if model else None,
+        sidecars=sidecars,
+        preview=_inside(row.get("preview_path")),
     )
 
 
@@ -234,7 +241,7 @@ def _estimate_adapter_files(tally: _Tally, queryset: models.QuerySet[Adapter], o
 
 class _AdapterFiles:
     def __init__(self, row: Mapping[str, Any], options: ArchiveOptions) -> None:
-        self.paths = adapter_file_paths(row)
+        self.paths = adapter_file_paths(row, model=options.lora_files, metadata=options.lora_metadata)
         self.options = options
 
     def selected(self) -> list[tuple[Path, bool]]:
