@@ -29,6 +29,7 @@ from analytics.models import ResourceSample
 from backups.archive import format as fmt
 from backups.archive.estimate import (
     ArchiveEstimate,
+    LoraFolders,
     adapter_file_paths,
     adapter_queryset,
     archive_estimate,
@@ -115,6 +116,7 @@ class ArchiveBuild:
         self.progress = progress
         self.counts = dict.fromkeys(fmt.COUNT_KEYS, 0)
         self.warnings: list[str] = []
+        self.folders = LoraFolders()
         self.created_at = timezone.now()
 
     def manifest(self, *, kind: str, backup_type: str | None) -> Manifest:
@@ -220,7 +222,9 @@ class ArchiveBuild:
 
     def adapter_files(self, adapter_id: str, row: dict[str, Any]) -> Generator[None, None, dict[str, Any]]:
         """Copy the adapter's selected files; evaluates to the record's ``*_member`` keys naming those written."""
-        paths = adapter_file_paths(row, model=self.options.lora_files, metadata=self.options.lora_metadata)
+        paths = adapter_file_paths(
+            row, self.folders, model=self.options.lora_files, metadata=self.options.lora_metadata
+        )
         members: dict[str, Any] = {"file_member": None, "sidecar_members": [], "preview_member": None}
         if self.options.lora_files:
             member = fmt.adapter_file_member(adapter_id, Path(row["file_path"]).name)
