@@ -58,7 +58,7 @@ class ExportConfigSerializer(StrictSerializer):
     adapter_ids = serializers.ListField(
         child=StrictUUIDField(), max_length=ADAPTER_IDS_MAX, allow_null=True, default=None
     )
-    format = StrictCharField(default="zip", max_length=32)
+    format = StrictCharField(default="zip")
     compression = serializers.ChoiceField(
         choices=tuple(COMPRESSION_LEVELS), default="balanced",
         error_messages=choice_error("compression", tuple(COMPRESSION_LEVELS)),
@@ -66,7 +66,7 @@ class ExportConfigSerializer(StrictSerializer):
     split_archives = StrictBooleanField(default=False)
     encrypt = StrictBooleanField(default=False)
     max_size_mb = StrictIntegerField(min_value=1, max_value=MAX_SIZE_MB_MAX, default=1024)
-    password = StrictCharField(allow_null=True, allow_blank=True, trim_whitespace=False, max_length=1024, default=None)
+    password = StrictCharField(allow_null=True, allow_blank=True, trim_whitespace=False, default=None)
 
     def validate_format(self, value: str) -> str:
         if value.strip().lower() != "zip":

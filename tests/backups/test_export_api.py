@@ -108,6 +108,8 @@ def test_estimate_counts_generations_in_the_date_range(api, library: Library):
     ("body", "key", "message"),
     [
         ({"format": "tar"}, "format", "Only ZIP exports are supported"),
+        ({"format": "x" * 100}, "format", "Only ZIP exports are supported"),
+        ({"password": "p" * 5000}, "password", "Encrypted archives are not supported"),
         ({"split_archives": True}, "split_archives", "Split archives are not supported"),
         ({"encrypt": True}, "encrypt", "Encrypted archives are not supported"),
         ({"password": "hunter2"}, "password", "Encrypted archives are not supported"),
@@ -162,6 +164,11 @@ def test_export_streams_a_verified_zip_without_content_length(api, library: Libr
     verify_members(archive, manifest)
     assert manifest["counts"]["lora_files"] == 3
     assert len(jsonl_records(archive, fmt.JOBS)) == 2
+
+
+@pytest.mark.parametrize("body", [{"format": "ZIP", "password": "", "encrypt": False}, {"password": None}])
+def test_harmless_values_are_accepted(api, library: Library, body):
+    assert api.post(EXPORT, body, format="json").status_code == 200
 
 
 def test_export_defaults_with_an_empty_body(api, library: Library):
