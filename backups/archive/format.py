@@ -155,6 +155,7 @@ class Manifest:
     options: dict[str, Any]
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
     members: list[MemberEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the writer left out (not part of manifest.json)
 
     @property
     def total_bytes(self) -> int:
