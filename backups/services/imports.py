@@ -18,7 +18,7 @@ from typing import Any
 from backups.archive.format import ArchiveError
 from backups.archive.progress import ArchiveProgress
 from backups.archive.validate import archive_validate
-from loraforge.jobs.background import job_fail, job_start, job_succeed
+from loraforge.jobs.background import job_fail, job_publish, job_start, job_succeed
 from loraforge.jobs.reporters import JobProgressReporter
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import BackgroundJobKind
@@ -91,8 +91,9 @@ class _RunProgress:
     Progress = (files done + the current file's share) / files; each file has two phases (validation reads every
     member; the apply copies some), so a second ``planned`` moves to the second half of the file's share."""
 
-    def __init__(self, reporter: JobProgressReporter, total_files: int) -> None:
+    def __init__(self, reporter: JobProgressReporter, job: BackgroundJob, total_files: int) -> None:
         self._reporter = reporter
+        self._job = job
         self._total_files = max(total_files, 1)
         self._index = 0
         self._name = ""
@@ -101,8 +102,10 @@ class _RunProgress:
         self._done = 0
 
     def file(self, index: int, name: str) -> None:
+        """Each file's start is written and published at once (in-file progress is throttled by the reporter)."""
         self._index, self._name, self._phase, self._planned, self._done = index, name, -1, 0, 0
-        self._report(force=True)
+        if self._job.set_progress(index / self._total_files, self._message()):
+            job_publish(self._job)
 
     def planned(self, total_bytes: int) -> None:
         self._phase = min(self._phase + 1, 1)
@@ -116,14 +119,16 @@ class _RunProgress:
     def cancelled(self) -> bool:
         return False  # an import is not cancellable while it runs (SPEC 5.11)
 
-    def _report(self, *, force: bool = False) -> None:
+    def _message(self) -> str:
+        return f"Importing {self._name} ({self._index + 1}/{self._total_files})"
+
+    def _report(self) -> None:
         share = 0.0
         if self._phase >= 0:
             fraction = min(self._done / self._planned, 1.0) if self._planned else 1.0
             share = 0.5 * self._phase + 0.5 * fraction
         done = int(1000 * (self._index + share))
-        message = f"Importing {self._name} ({self._index + 1}/{self._total_files})"
-        self._reporter.step(done=done, total=1000 * self._total_files, message=message)
+        self._reporter.step(done=done, total=1000 * self._total_files, message=self._message())
 
 
 def _backup_before(created_via: str) -> str | None:
@@ -153,7 +158,7 @@ def _import_files(
     uploads: Sequence[tuple[Path, str]], config: ImportConfig, job: BackgroundJob, created_via: str
 ) -> list[dict[str, Any]]:
     with JobProgressReporter(job) as reporter:
-        progress = _RunProgress(reporter, len(uploads))
+        progress = _RunProgress(reporter, job, len(uploads))
         if config.backup_before and config.mode != DRY_RUN:
             error = _backup_before(created_via)
             if error is not None:

@@ -38,6 +38,7 @@ def with_member(tmp_path: Path, name: str, data: bytes = b"x", **info: object) -
     with zipfile.ZipFile(path, "w") as archive:
         for member, content in members.items():
             entry = zipfile.ZipInfo(member)
+            entry.compress_type = zipfile.ZIP_DEFLATED
             for key, value in (info if member == name else {}).items():
                 setattr(entry, key, value)
             archive.writestr(entry, content)
