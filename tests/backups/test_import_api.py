@@ -479,3 +479,8 @@ def test_config_json_object_size_is_bounded_by_the_form_limit(api, tmp_path, set
     response = post(api, upload("a.zip", b"x"), config={"mode": "merge", "pad": "x" * 4096})
     assert response.status_code in (400, 413)
     assert uploads_left(upload_dir) == []
+
+
+def test_empty_config_means_the_defaults(api, tmp_path, upload_dir, fake_apply):
+    body = post(api, upload("a.zip", good_archive(tmp_path)), config="").json()
+    assert (body["success"], body["mode"]) == (True, "merge")
