@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 
 from backups.serializers.imports import (
     FILES_REQUIRED,
-    ImportUploadSerializer,
     ImportResponseSerializer,
+    ImportUploadSerializer,
     import_config,
 )
 from backups.services.imports import import_run
