@@ -191,7 +191,9 @@ def import_run(*, uploads: list[tuple[Path, str]], config: ImportConfig, created
     """The whole ``POST /import``: one import at a time (409 ``ImportAlreadyRunning``), each ``(path, display
     name)`` imported independently, the report as the job's ``result``; every upload is deleted at the end."""
     from backups.services.exclusive import exclusive_job_create
+    from backups.uploads import stale_uploads_remove
 
+    stale_uploads_remove()
     try:
         params = {**config.params(), "files": [name for _path, name in uploads]}
         job = exclusive_job_create(kind=BackgroundJobKind.IMPORT, params=params, created_via=created_via)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 import sys
+import time
 import types
 import zipfile
 from collections import namedtuple
@@ -484,3 +486,15 @@ def test_config_json_object_size_is_bounded_by_the_form_limit(api, tmp_path, set
 def test_empty_config_means_the_defaults(api, tmp_path, upload_dir, fake_apply):
     body = post(api, upload("a.zip", good_archive(tmp_path)), config="").json()
     assert (body["success"], body["mode"]) == (True, "merge")
+
+
+def test_stale_uploads_of_a_killed_process_are_removed(api, tmp_path, upload_dir, fake_apply):
+    upload_dir.mkdir(parents=True)
+    stale, fresh, other = upload_dir / "upload-old.part", upload_dir / "upload-new.part", upload_dir / "keep.txt"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    day_ago = time.time() - 24 * 3600 - 60
+    os.utime(stale, (day_ago, day_ago))
+    os.utime(other, (day_ago, day_ago))
+    post(api, upload("a.zip", good_archive(tmp_path)))
+    assert sorted(path.name for path in upload_dir.iterdir()) == ["keep.txt", "upload-new.part"]
