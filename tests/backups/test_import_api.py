@@ -498,3 +498,9 @@ def test_stale_uploads_of_a_killed_process_are_removed(api, tmp_path, upload_dir
     os.utime(other, (day_ago, day_ago))
     post(api, upload("a.zip", good_archive(tmp_path)))
     assert sorted(path.name for path in upload_dir.iterdir()) == ["keep.txt", "upload-new.part"]
+
+
+def test_multipart_request_without_a_body_is_a_400(api, upload_dir):
+    response = api.generic("POST", URL, b"", content_type="multipart/form-data; boundary=x")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"files": ["At least one file is required"]}
