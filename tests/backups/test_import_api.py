@@ -504,3 +504,34 @@ def test_multipart_request_without_a_body_is_a_400(api, upload_dir):
     response = api.generic("POST", URL, b"", content_type="multipart/form-data; boundary=x")
     assert response.status_code == 400
     assert response.json()["errors"] == {"files": ["At least one file is required"]}
+
+
+def test_staff_session_without_csrf_is_403_and_its_upload_removed(tmp_path, upload_dir, fake_apply, settings):
+    from django.contrib.auth.models import User
+    from django.middleware.csrf import _get_new_csrf_string
+    from rest_framework.test import APIClient
+
+    staff = User.objects.create_user("staff", password="x", is_staff=True)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(staff)
+    client.cookies[settings.CSRF_COOKIE_NAME] = _get_new_csrf_string()  # the check then reads the form's token
+    response = post(client, upload("a.zip", good_archive(tmp_path)))
+    assert response.status_code == 403
+    assert response.json()["detail"] == "CSRF token missing or incorrect"
+    assert fake_apply.calls == [] and uploads_left(upload_dir) == []
+
+
+def test_staff_session_with_csrf_token_imports(tmp_path, upload_dir, fake_apply, settings):
+    from django.contrib.auth.models import User
+    from django.middleware.csrf import _get_new_csrf_string
+    from rest_framework.test import APIClient
+
+    staff = User.objects.create_user("staff", password="x", is_staff=True)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(staff)
+    token = _get_new_csrf_string()
+    client.cookies[settings.CSRF_COOKIE_NAME] = token
+    response = post(client, upload("a.zip", good_archive(tmp_path)), HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200
+    assert response.json()["success"] is True
+    assert uploads_left(upload_dir) == []
