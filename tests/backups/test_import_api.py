@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIRequestFactory
+from django.middleware.csrf import _get_new_csrf_string
+from rest_framework.test import APIClient, APIRequestFactory
 
 from backups.archive.format import MANIFEST
 from backups.views.imports import ImportView
@@ -507,10 +509,6 @@ def test_multipart_request_without_a_body_is_a_400(api, upload_dir):
 
 
 def test_staff_session_without_csrf_is_403_and_its_upload_removed(tmp_path, upload_dir, fake_apply, settings):
-    from django.contrib.auth.models import User
-    from django.middleware.csrf import _get_new_csrf_string
-    from rest_framework.test import APIClient
-
     staff = User.objects.create_user("staff", password="x", is_staff=True)
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(staff)
@@ -518,14 +516,11 @@ def test_staff_session_without_csrf_is_403_and_its_upload_removed(tmp_path, uplo
     response = post(client, upload("a.zip", good_archive(tmp_path)))
     assert response.status_code == 403
     assert response.json()["detail"] == "CSRF token missing or incorrect"
-    assert fake_apply.calls == [] and uploads_left(upload_dir) == []
+    assert fake_apply.calls == []
+    assert uploads_left(upload_dir) == []
 
 
 def test_staff_session_with_csrf_token_imports(tmp_path, upload_dir, fake_apply, settings):
-    from django.contrib.auth.models import User
-    from django.middleware.csrf import _get_new_csrf_string
-    from rest_framework.test import APIClient
-
     staff = User.objects.create_user("staff", password="x", is_staff=True)
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(staff)
