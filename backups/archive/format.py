@@ -211,3 +211,19 @@ FILE_NOT_LOCAL = "File not available locally: {path}"
 
 class ArchiveError(Exception):
     """A validation failure: ``str(exc)`` is the SPEC's message for the file."""
+
+
+# --- sizes (SPEC 5.9) -----------------------------------------------------------------------------------------
+SIZE_UNITS = ("Bytes", "KB", "MB", "GB", "TB")
+
+
+def format_size(size: int) -> str:
+    """``0 Bytes``, ``512 Bytes``, ``1.50 MB``: 1024-based units, bytes as an integer, larger units with 2 decimals."""
+    if size <= 0:
+        return "0 Bytes"
+    value = float(size)
+    unit = 0
+    while value >= 1024 and unit < len(SIZE_UNITS) - 1:
+        value /= 1024
+        unit += 1
+    return f"{size} Bytes" if unit == 0 else f"{value:.2f} {SIZE_UNITS[unit]}"
