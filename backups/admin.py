@@ -75,7 +75,9 @@ class BackupAdmin(admin.ModelAdmin):
             if problems:
                 self.message_user(request, f"Backup {backup.pk}: {'; '.join(problems)}", messages.ERROR)
             else:
-                self.message_user(request, f"Backup {backup.pk} verified: every member matches its manifest")
+                self.message_user(
+                    request, f"Backup {backup.pk} verified: every member matches its manifest", messages.SUCCESS
+                )
 
     def get_urls(self) -> list[URLPattern]:
         create = self.admin_site.admin_view(self.create_view)
@@ -95,5 +97,5 @@ class BackupAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc.detail), messages.ERROR)
         else:
             label = backup.get_backup_type_display()
-            self.message_user(request, f"{label} backup {backup.pk} queued (job {backup.job_id})")
+            self.message_user(request, f"{label} backup {backup.pk} queued (job {backup.job_id})", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:backups_backup_changelist"))

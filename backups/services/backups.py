@@ -228,6 +228,7 @@ def _backup_write(backup: Backup, job: BackgroundJob, console: ArchiveProgress |
         try:
             manifest, size, sha256 = archive_write_atomic(target, backup_type=backup.backup_type, progress=progress)
         except ArchiveCancelled:
+            logger.info("Backup %s cancelled while writing; its partial file was removed", backup.pk)
             backup_fail(backup, BACKUP_CANCELLED)
             return False
         except SoftTimeLimitExceeded:
