@@ -33,7 +33,7 @@ class BackupSerializer(serializers.ModelSerializer[Backup]):
 
 
 class BackupCreateRequestSerializer(StrictSerializer):
-    backup_type = serializers.ChoiceField(choices=BackupType.values, default=BackupType.FULL)
+    backup_type = serializers.ChoiceField(choices=BackupType.choices, default=BackupType.FULL)
 
 
 class BackupCreatedSerializer(serializers.Serializer[Any]):
@@ -41,7 +41,7 @@ class BackupCreatedSerializer(serializers.Serializer[Any]):
     backup_id = serializers.UUIDField()
     job_id = serializers.UUIDField()
     type = serializers.CharField()
-    backup_type = serializers.ChoiceField(choices=BackupType.values)
+    backup_type = serializers.ChoiceField(choices=BackupType.choices)
     status = serializers.CharField()
     size = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
