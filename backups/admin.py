@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from backups.archive.format import format_size
+from backups.archive.estimate import format_size
 from backups.models import Backup, BackupStatus, BackupTrigger, BackupType
 from backups.serializers.backups import DOWNLOAD_URL
 from backups.services.backups import backup_create, backup_delete

@@ -155,6 +155,7 @@ class Manifest:
     options: dict[str, Any]
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
     members: list[MemberEntry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the writer left out (not part of manifest.json)
 
     @property
     def total_bytes(self) -> int:
@@ -211,19 +212,3 @@ FILE_NOT_LOCAL = "File not available locally: {path}"
 
 class ArchiveError(Exception):
     """A validation failure: ``str(exc)`` is the SPEC's message for the file."""
-
-
-# --- sizes (SPEC 5.9) -----------------------------------------------------------------------------------------
-SIZE_UNITS = ("Bytes", "KB", "MB", "GB", "TB")
-
-
-def format_size(size: int) -> str:
-    """``0 Bytes``, ``512 Bytes``, ``1.50 MB``: 1024-based units, bytes as an integer, larger units with 2 decimals."""
-    if size <= 0:
-        return "0 Bytes"
-    value = float(size)
-    unit = 0
-    while value >= 1024 and unit < len(SIZE_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    return f"{size} Bytes" if unit == 0 else f"{value:.2f} {SIZE_UNITS[unit]}"

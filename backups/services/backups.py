@@ -24,13 +24,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from backups.archive.estimate import format_size
 from backups.archive.format import (
     BACKUP_CANCELLED,
     BACKUP_IN_PROGRESS,
     KIND_BACKUP,
     ArchiveOptions,
     Manifest,
-    format_size,
 )
 from backups.archive.progress import ArchiveCancelled, ArchiveProgress
 from backups.models import Backup, BackupStatus, BackupTrigger

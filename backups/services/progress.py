@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import IO, Any
 
-from backups.archive.format import format_size
+from backups.archive.estimate import format_size
 from backups.archive.progress import ArchiveProgress
 from loraforge.jobs.reporters import JobProgressReporter
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from backups.archive.format import format_size
+from backups.archive.estimate import format_size
 from backups.models import Backup
 from backups.services import restore
 from loraforge.models import BackgroundJob

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import CommandParser
 
-from backups.archive.format import format_size
+from backups.archive.estimate import format_size
 from backups.management import EXIT_FATAL, console_progress
 from backups.models import Backup, BackupStatus, BackupTrigger, BackupType
 from backups.serializers.backups import BackupSerializer
