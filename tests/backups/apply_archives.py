@@ -24,6 +24,8 @@ from backups.archive.reader import ValidatedArchive
 from backups.archive.records import ADAPTER_DERIVED, row_record
 from tests.backups.archives import make_archive, manifest_for
 
+MEMBER_KEYS = ("file_member", "sidecar_members", "preview_member")
+
 
 def adapter_members(
     adapter: Adapter,
@@ -47,9 +49,10 @@ def adapter_members(
         {"member": sidecar_member(adapter.pk, sidecar), "name": sidecar} for sidecar in (sidecars or {})
     ]
     record["preview_member"] = preview_member(adapter.pk, preview[0]) if preview else None
+    record.update({key: changes[key] for key in MEMBER_KEYS if key in changes})
     members[adapter_record_member(adapter.pk)] = json.dumps(record).encode()
     if file is not None:
-        members[record["file_member"]] = file
+        members[adapter_file_member(adapter.pk, name)] = file
     for sidecar, data in (sidecars or {}).items():
         members[sidecar_member(adapter.pk, sidecar)] = data
     if preview:
