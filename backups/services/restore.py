@@ -117,7 +117,7 @@ def restore_run(job_id: uuid.UUID | str, *, progress: ArchiveProgress | None = N
         return job
     path, display_name = source
     with JobProgressReporter(job) as reporter:
-        reading = JobArchiveProgress(reporter, verb="Restoring", console=progress)
+        reading = JobArchiveProgress(reporter, verb="Restoring", console=progress, phases=2)
         try:
             result = archive_importer()(
                 path, display_name=display_name, mode=job.params.get("mode", "merge"), job=job, progress=reading

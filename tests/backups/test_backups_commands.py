@@ -189,9 +189,11 @@ def test_replace_without_yes_is_refused_when_not_interactive(tmp_path):
 def test_verify_backup_says_ok_with_the_counts(backup_dir):
     AdapterFactory.create_batch(2)
     backup = completed_backup()
+    path = stored_file(backup)
+    members = len(json.loads(zipfile.ZipFile(path).read("manifest.json"))["members"])
     code, out, _err = run("verify_backup", str(backup.pk))
     assert code == 0
-    assert out.strip() == f"OK: {stored_file(backup)}: 2 members match the manifest (2 adapters)"
+    assert out.strip().startswith(f"OK: {path}: {members} members match the manifest (2 adapters")
 
 
 def test_verify_backup_reports_each_problem_of_a_tampered_backup(backup_dir):
@@ -212,9 +214,10 @@ def test_verify_backup_of_a_file_and_json(backup_dir, tmp_path):
     copy.write_bytes(stored_file(completed_backup()).read_bytes())
     code, out, _err = run("verify_backup", str(copy), "--json")
     assert code == 0
-    assert json.loads(out) | {"path": None} == {
-        "ok": True, "path": None, "members": 1, "counts": {"adapters": 1}, "problems": [],
-    }  # fmt: skip
+    report = json.loads(out)
+    members = len(json.loads(zipfile.ZipFile(copy).read("manifest.json"))["members"])
+    assert (report["ok"], report["path"], report["members"], report["problems"]) == (True, str(copy), members, [])
+    assert report["counts"]["adapters"] == 1
     copy.write_bytes(b"not a zip at all")
     code, out, err = run("verify_backup", str(copy))
     assert (code, err.strip()) == (1, "Not a ZIP archive")
