@@ -24,11 +24,11 @@ VOLATILE = {"updated_at", "last_ingested_at"}
 
 
 def _library(loras: Path, count: int = 3) -> list[Adapter]:
-    adapters = []
+    adapters: list[Adapter] = []
     for index in range(count):
         path = write_safetensors(loras / f"style_{index}.safetensors", seed=index)
         adapters.append(
-            AdapterFactory(
+            AdapterFactory.create(
                 file_path=str(path), primary_file_local_path=str(path), description=f"Style {index}", notes="kept"
             )
         )
