@@ -1,5 +1,5 @@
 """Admin of backups (SPEC 9.1): the list with download links, buttons that queue a full or a metadata backup,
-"Verify" on selected backups; deleting removes the file; nothing is edited through a form."""
+"Verify" on selected backups, "Restore (merge)" of one; deleting removes the file; nothing is edited through a form."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from backups.archive.estimate import format_size
 from backups.models import Backup, BackupStatus, BackupTrigger, BackupType
 from backups.serializers.backups import DOWNLOAD_URL
 from backups.services.backups import backup_create, backup_delete
-from backups.services.restore import backup_verify
+from backups.services.restore import backup_restore_start, backup_verify
 from loraforge.errors import ApiProblem
 
 CREATE_BUTTONS = {"full": BackupType.FULL, "metadata": BackupType.METADATA_ONLY}
@@ -26,7 +26,7 @@ class BackupAdmin(admin.ModelAdmin):
     list_display = ("created_at", "backup_type", "status", "human_size", "short_sha256", "download_link", "trigger")
     list_filter = ("status", "backup_type", "trigger")
     ordering = ("-created_at", "-id")
-    actions = ("verify_selected",)
+    actions = ("verify_selected", "restore_merge")
     change_list_template = "admin/backups/backup/change_list.html"
     fields = (
         "id", "backup_type", "status", "file_name", "human_size", "sha256", "counts", "error", "job", "trigger",
@@ -78,6 +78,20 @@ class BackupAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, f"Backup {backup.pk} verified: every member matches its manifest", messages.SUCCESS
                 )
+
+    @admin.action(description="Restore the selected backup (merge)")
+    def restore_merge(self, request: HttpRequest, queryset: QuerySet[Backup]) -> None:
+        """Queue a restore (mode ``merge``) of exactly one completed backup, like ``POST /backups/{id}/restore``."""
+        selected = list(queryset[:2])
+        if len(selected) != 1:
+            self.message_user(request, "Select exactly one backup to restore", messages.ERROR)
+            return
+        try:
+            job = backup_restore_start(selected[0], mode="merge", created_via=BackupTrigger.ADMIN)
+        except ApiProblem as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return
+        self.message_user(request, f"Restore of backup {selected[0].pk} queued (job {job.pk})", messages.SUCCESS)
 
     def get_urls(self) -> list[URLPattern]:
         create = self.admin_site.admin_view(self.create_view)

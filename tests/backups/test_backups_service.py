@@ -364,3 +364,21 @@ def test_archive_validate_stand_in_or_real_rejects_a_tampered_member(backup_dir)
     tamper(path, offset=first_member_data_offset(path))
     with pytest.raises(ArchiveError):
         restore.archive_validator()(path)
+
+
+def test_a_backup_past_its_time_limit_fails_and_leaves_no_file(backup_dir):
+    import time
+
+    from loraforge.jobs.deadline import TIME_LIMIT_EXCEEDED, deadline_end, deadline_start
+
+    AdapterFactory.create_batch(2)
+    token = deadline_start(0.001)
+    time.sleep(0.01)
+    try:
+        backup = service.backup_create_sync(backup_type="full", trigger="cli")
+    finally:
+        deadline_end(token)
+    assert (backup.status, backup.error) == ("failed", TIME_LIMIT_EXCEEDED)
+    job = BackgroundJob.objects.get(pk=backup.job_id)
+    assert (job.status, job.error) == ("failed", TIME_LIMIT_EXCEEDED)
+    assert list(backup_dir.iterdir()) == []
