@@ -6,10 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.backups import standins
-
-standins.install()  # stand-ins only for modules this branch does not have yet
-
 
 @pytest.fixture
 def backup_dir(tmp_path: Path, settings) -> Path:

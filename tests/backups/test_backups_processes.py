@@ -2,8 +2,8 @@
 completes in the worker; one cancelled while the worker writes ends ``failed`` "Cancelled by user" without a partial
 file; one whose worker is killed with SIGKILL is failed by the recovery sweep and its ``.part`` file removed.
 
-The worker runs ``tests.backups.worker`` (Celery with stand-ins of modules not on this branch yet, and the archive
-writer slowed by ``BACKUP_TEST_DELAY`` seconds per progress step so there is time to act while it writes)."""
+The worker runs ``tests.backups.worker`` (Celery with the archive writer slowed by ``BACKUP_TEST_DELAY`` seconds per
+progress step, so there is time to act while it writes)."""
 
 from __future__ import annotations
 

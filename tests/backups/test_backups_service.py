@@ -358,7 +358,7 @@ def test_restore_refuses_an_unfinished_backup_and_a_second_restore(backup_dir, s
     assert raised.value.job_id == str(first.pk)
 
 
-def test_archive_validate_stand_in_or_real_rejects_a_tampered_member(backup_dir):
+def test_archive_validate_rejects_a_tampered_member(backup_dir):
     AdapterFactory.create_batch(1)
     path = stored_file(completed_backup())
     tamper(path, offset=first_member_data_offset(path))

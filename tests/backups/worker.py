@@ -1,8 +1,7 @@
 """A Celery worker for the backup tests: ``python -m tests.backups.worker <celery worker arguments>``.
 
-Installs the stand-ins of modules not on this branch yet (``tests.backups.standins``) and, when
-``BACKUP_TEST_DELAY`` is set, slows the archive writer down by that many seconds per progress step, so that a test
-has time to cancel a backup or kill the worker while it writes."""
+When ``BACKUP_TEST_DELAY`` is set, the archive writer is slowed down by that many seconds per progress step, so that
+a test has time to cancel a backup or kill the worker while it writes."""
 
 from __future__ import annotations
 
@@ -39,9 +38,6 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loraforge.settings")
     django.setup()
-    from tests.backups import standins
-
-    standins.install()
     delay = float(os.environ.get("BACKUP_TEST_DELAY") or 0)
     if delay > 0:
         import importlib

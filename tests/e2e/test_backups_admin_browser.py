@@ -9,7 +9,6 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from backups.models import Backup
-from tests.backups import standins
 from tests.backups.helpers import completed_backup, first_member_data_offset, stored_file, tamper
 from tests.e2e.test_admin_browser import PASSWORD, USERNAME
 from tests.e2e.test_admin_browser import pytestmark as browser_marks
@@ -17,7 +16,6 @@ from tests.e2e.test_admin_jobs_browser import in_browser, row_of
 from tests.factories import AdapterFactory
 
 pytestmark = browser_marks
-standins.install()  # stand-ins only for modules this branch does not have yet
 
 CHANGELIST = "/admin/backups/backup/"
 
