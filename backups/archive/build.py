@@ -14,8 +14,9 @@ out of the record too, and the archive stays consistent.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,6 +29,7 @@ from analytics.models import ResourceSample
 from backups.archive import format as fmt
 from backups.archive.estimate import (
     ArchiveEstimate,
+    LoraFolders,
     adapter_file_paths,
     adapter_queryset,
     archive_estimate,
@@ -39,9 +41,10 @@ from backups.archive.estimate import (
 from backups.archive.format import ArchiveOptions, Manifest
 from backups.archive.progress import ArchiveCancelled, ArchiveProgress, NoProgress
 from backups.archive.records import ADAPTER_DERIVED, BACKEND_PRIVATE, values_record
-from backups.archive.writer import CHUNK, ArchiveWriter, ChunkSink, open_regular_file
-from deliveries.models import DeliveryJobAdapter
-from generation.models import GenerationBackend
+from backups.archive.rows import RowEncoder
+from backups.archive.writer import CHUNK, ArchiveWriter, ChunkSink, MemberStream, open_regular_file
+from deliveries.models import DeliveryJob, DeliveryJobAdapter
+from generation.models import GenerationBackend, GenerationResult
 from loraforge.media import media_path
 from recommendations.models import AdapterEmbedding, RecommendationFeedback, RecommendationSession, UserPreference
 
@@ -56,7 +59,6 @@ __all__ = [
 
 PAGE = 500  # rows per keyset page
 FILE_UNAVAILABLE = "File not available: {path}"
-Record = dict[str, Any]
 
 
 def archive_write(
@@ -101,21 +103,6 @@ def archive_stream(options: ArchiveOptions, *, kind: str = fmt.KIND_EXPORT) -> I
     yield sink.drain()
 
 
-def keyset_pages(queryset: models.QuerySet[Any], size: int = PAGE, *fields: str) -> Iterator[list[dict[str, Any]]]:
-    """``.values(*fields)`` rows in primary-key order, ``size`` at a time (each page one bounded query)."""
-    pk = queryset.model._meta.pk
-    assert pk is not None
-    ordered = queryset.order_by("pk")
-    last: Any = None
-    while True:
-        page = ordered if last is None else ordered.filter(pk__gt=last)
-        rows = list(page.values(*fields)[:size])
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][pk.attname]
-
-
 def dumps(record: Any) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -129,6 +116,7 @@ class ArchiveBuild:
         self.progress = progress
         self.counts = dict.fromkeys(fmt.COUNT_KEYS, 0)
         self.warnings: list[str] = []
+        self.folders = LoraFolders()
         self.created_at = timezone.now()
 
     def manifest(self, *, kind: str, backup_type: str | None) -> Manifest:
@@ -158,23 +146,13 @@ class ArchiveBuild:
             yield from self.jobs()
             yield from self.results()
         if options.user_data:
-            yield from self.jsonl(fmt.SESSIONS, RecommendationSession.objects.all(), "sessions")
-            yield from self.jsonl(fmt.FEEDBACK, RecommendationFeedback.objects.all(), "feedback")
-            yield from self.jsonl(fmt.PREFERENCES, UserPreference.objects.all(), "preferences")
+            yield from self.user_data()
         if options.analytics:
-            yield from self.jsonl(
-                fmt.RESOURCE_SAMPLES, ResourceSample.objects.all(), "resource_samples", exclude=frozenset({"id"})
-            )
+            yield from self.analytics()
         if options.system_config:
             yield from self.backends()
 
     # --- members --------------------------------------------------------------------------------------
-    def record(self, name: str, record: Any) -> Iterator[None]:
-        data = dumps(record)
-        self.writer.write_bytes(name, data)
-        self.advance(len(data), name)
-        yield
-
     def file(self, name: str, path: Path) -> Iterator[bool]:
         """Copy ``path`` (a file inside a LoRA folder or the media root) into stored member ``name``; yields
         after each chunk, and finally True when the member was written (False: missing or unreadable)."""
@@ -192,67 +170,82 @@ class ArchiveBuild:
     def jsonl(
         self,
         name: str,
+        encoder: RowEncoder,
         queryset: models.QuerySet[Any],
         count_key: str,
         *,
-        exclude: frozenset[str] = frozenset(),
-        to_record: Callable[[dict[str, Any]], Record] | None = None,
-        pages: Iterator[list[dict[str, Any]]] | None = None,
+        lines: Callable[[list[tuple[Any, ...]]], list[str]] | None = None,
     ) -> Iterator[None]:
-        """One JSON Lines member from ``queryset`` (or given ``pages`` of rows), flushed about every 1 MiB."""
-        model = queryset.model
-        convert = to_record or (lambda row: values_record(model, row, exclude=exclude))
+        """One JSON Lines member of ``queryset``'s rows (``lines`` makes a page's lines; default: each row's
+        record), flushed about every 1 MiB."""
+        make_lines = lines or (lambda page: [encoder.encode(row) for row in page])
         with self.writer.member(name, compressed=True) as stream:
-            buffer: list[bytes] = []
+            buffer: list[str] = []
             buffered = 0
-            for page in pages if pages is not None else keyset_pages(queryset):
-                for row in page:
-                    line = dumps(convert(row)) + b"\n"
+            for page in encoder.pages(queryset, PAGE):
+                for line in make_lines(page):
                     buffer.append(line)
-                    buffered += len(line)
-                    self.counts[count_key] += 1
+                    buffered += len(line) + 1
+                self.counts[count_key] += len(page)
                 if buffered >= CHUNK:
-                    stream.write(b"".join(buffer))
-                    self.advance(buffered, name)
+                    yield from self.flush(stream, name, buffer)
                     buffer, buffered = [], 0
-                    yield
-            stream.write(b"".join(buffer))
-        self.advance(buffered, name)
+            yield from self.flush(stream, name, buffer)
+
+    def flush(self, stream: MemberStream, name: str, lines: list[str]) -> Iterator[None]:
+        if lines:
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            stream.write(data)
+            self.advance(len(data), name)
         yield
 
     # --- adapters ---------------------------------------------------------------------------------------
     def adapters(self) -> Iterator[None]:
-        for page in keyset_pages(adapter_queryset(self.options)):
+        encoder = RowEncoder(Adapter, exclude=ADAPTER_DERIVED)
+        columns = {name: index for index, name in enumerate(encoder.attnames)}
+        for page in encoder.pages(adapter_queryset(self.options), PAGE):
             for row in page:
-                yield from self.adapter(row)
+                yield from self.adapter(encoder, row, columns)
 
-    def adapter(self, row: Mapping[str, Any]) -> Iterator[None]:
-        adapter_id = row["id"]
-        record = values_record(Adapter, row, exclude=ADAPTER_DERIVED)
-        paths = adapter_file_paths(row)
-        record["file_member"] = None
+    def adapter(self, encoder: RowEncoder, row: tuple[Any, ...], columns: dict[str, int]) -> Iterator[None]:
+        adapter_id = str(uuid.UUID(str(row[columns["id"]])))
+        members: dict[str, Any] = {"file_member": None, "sidecar_members": [], "preview_member": None}
+        if self.options.lora_files or self.options.lora_metadata:
+            members = yield from self.adapter_files(adapter_id, _file_columns(row, columns))
+        text = encoder.encode(row)[:-1] + "," + dumps(members).decode("utf-8")[1:]
+        name = fmt.adapter_record_member(adapter_id)
+        data = text.encode("utf-8")
+        self.writer.write_bytes(name, data)
+        self.advance(len(data), name)
+        self.counts["adapters"] += 1
+        yield
+
+    def adapter_files(self, adapter_id: str, row: dict[str, Any]) -> Generator[None, None, dict[str, Any]]:
+        """Copy the adapter's selected files; evaluates to the record's ``*_member`` keys naming those written."""
+        paths = adapter_file_paths(
+            row, self.folders, model=self.options.lora_files, metadata=self.options.lora_metadata
+        )
+        members: dict[str, Any] = {"file_member": None, "sidecar_members": [], "preview_member": None}
         if self.options.lora_files:
             member = fmt.adapter_file_member(adapter_id, Path(row["file_path"]).name)
             if paths.model is not None and (yield from self.copied(member, paths.model)):
-                record["file_member"] = member
+                members["file_member"] = member
                 self.counts["lora_files"] += 1
             else:
                 self.warnings.append(FILE_UNAVAILABLE.format(path=row["file_path"]))
-        record["sidecar_members"] = []
-        record["preview_member"] = None
-        if self.options.lora_metadata:
-            for path in paths.sidecars:
-                member = fmt.sidecar_member(adapter_id, path.name)
-                if not self.writer.has(member) and (yield from self.copied(member, path)):
-                    record["sidecar_members"].append({"member": member, "name": path.name})
-                    self.counts["sidecars"] += 1
-            if self.options.lora_previews and paths.preview is not None:
-                member = fmt.preview_member(adapter_id, paths.preview.suffix or "bin")
-                if (yield from self.copied(member, paths.preview)):
-                    record["preview_member"] = member
-                    self.counts["previews"] += 1
-        yield from self.record(fmt.adapter_record_member(adapter_id), record)
-        self.counts["adapters"] += 1
+        if not self.options.lora_metadata:
+            return members
+        for path in paths.sidecars:
+            member = fmt.sidecar_member(adapter_id, path.name)
+            if not self.writer.has(member) and (yield from self.copied(member, path)):
+                members["sidecar_members"].append({"member": member, "name": path.name})
+                self.counts["sidecars"] += 1
+        if self.options.lora_previews and paths.preview is not None:
+            member = fmt.preview_member(adapter_id, paths.preview.suffix or "bin")
+            if (yield from self.copied(member, paths.preview)):
+                members["preview_member"] = member
+                self.counts["previews"] += 1
+        return members
 
     def copied(self, member: str, path: Path) -> Generator[None, None, bool]:
         """``yield from`` it: copies the file, yielding between chunks; evaluates to whether it was written."""
@@ -267,55 +260,94 @@ class ArchiveBuild:
         queryset = AdapterEmbedding.objects.all()
         if self.options.adapter_ids is not None:
             queryset = queryset.filter(adapter_id__in=list(self.options.adapter_ids))
-        yield from self.jsonl(fmt.EMBEDDINGS, queryset, "embeddings", to_record=embedding_record)
+        encoder = RowEncoder(AdapterEmbedding, rename={"vector": "vector_b64"})
+        yield from self.jsonl(fmt.EMBEDDINGS, encoder, queryset, "embeddings")
+
+    def user_data(self) -> Iterator[None]:
+        for name, model in ((fmt.SESSIONS, RecommendationSession), (fmt.FEEDBACK, RecommendationFeedback),
+                            (fmt.PREFERENCES, UserPreference)):  # fmt: skip
+            yield from self.jsonl(name, RowEncoder(model), model.objects.all(), COUNT_KEY_OF[name])
+
+    def analytics(self) -> Iterator[None]:
+        encoder = RowEncoder(ResourceSample, exclude={"id"})
+        yield from self.jsonl(fmt.RESOURCE_SAMPLES, encoder, ResourceSample.objects.all(), "resource_samples")
 
     def jobs(self) -> Iterator[None]:
-        queryset = jobs_queryset(self.options)
-        pages = jobs_with_links(queryset)
-        yield from self.jsonl(fmt.JOBS, queryset, "generation_jobs", pages=pages, to_record=lambda record: record)
+        encoder = RowEncoder(DeliveryJob)
+        dated = self.options.date_from is not None or self.options.date_to is not None
+        links = RowEncoder(DeliveryJobAdapter, exclude={"id", "job"}, extra=["job_id"])
+
+        def lines(page: list[tuple[Any, ...]]) -> list[str]:
+            """Each job's record with its ``adapter_links`` in position order (one query per page)."""
+            linked: dict[Any, list[str]] = defaultdict(list)
+            for link in links.rows(links_of(page, dated=dated), "job_id", "position"):
+                linked[link[-1]].append(links.encode(link))
+            return [
+                f'{encoder.encode(row)[:-1]},"adapter_links":[{",".join(linked.get(row[-1], ()))}]}}' for row in page
+            ]
+
+        yield from self.jsonl(fmt.JOBS, encoder, jobs_queryset(self.options), "generation_jobs", lines=lines)
 
     def results(self) -> Iterator[None]:
         queryset = results_queryset(self.options)
+        encoder = RowEncoder(GenerationResult)
+        columns = [encoder.attnames.index(name) for name in ("job_id", "index", "file")]
         if self.options.generation_images:
-            for page in keyset_pages(queryset, PAGE, "id", "job_id", "index", "file"):
+            for page in encoder.pages(queryset, PAGE):
                 for row in page:
-                    path = media_path(row["file"] or "")
-                    member = result_member(row)
+                    job_id, index, file = (row[column] for column in columns)
+                    member = result_member(job_id, index, file)
+                    path = media_path(file or "")
                     if path is not None and not self.writer.has(member) and (yield from self.copied(member, path)):
                         self.counts["images"] += 1
 
-        def to_record(row: dict[str, Any]) -> Record:
-            record = values_record(queryset.model, row)
-            member = result_member(row)
-            record["member"] = member if self.writer.has(member) else None
-            return record
+        def lines(page: list[tuple[Any, ...]]) -> list[str]:
+            made = []
+            for row in page:
+                member = result_member(*(row[column] for column in columns))
+                stored = dumps(member).decode("utf-8") if self.writer.has(member) else "null"
+                made.append(f'{encoder.encode(row)[:-1]},"member":{stored}}}')
+            return made
 
-        yield from self.jsonl(fmt.RESULTS, queryset, "generation_results", to_record=to_record)
+        yield from self.jsonl(fmt.RESULTS, encoder, queryset, "generation_results", lines=lines)
 
     def backends(self) -> Iterator[None]:
         rows = GenerationBackend.objects.order_by("name").values()
         records = [values_record(GenerationBackend, row, exclude=BACKEND_PRIVATE) for row in rows]
         self.counts["backends"] = len(records)
-        yield from self.record(fmt.BACKENDS, records)
+        data = dumps(records)
+        self.writer.write_bytes(fmt.BACKENDS, data)
+        self.advance(len(data), fmt.BACKENDS)
+        yield
 
 
-def embedding_record(row: dict[str, Any]) -> Record:
-    record = values_record(AdapterEmbedding, row)
-    record["vector_b64"] = record.pop("vector")
-    return record
+def links_of(page: list[tuple[Any, ...]], *, dated: bool) -> models.QuerySet[DeliveryJobAdapter]:
+    """The links of a page of jobs (raw rows ending with the job's id, in id order). Every job in the id range of
+    an undated page is in the page, so a range scan of the job index finds its links without a 500-id ``IN``;
+    a page of dated jobs may skip ids, so it names them."""
+    if dated:
+        return DeliveryJobAdapter.objects.filter(job_id__in=[row[-1] for row in page])
+    return DeliveryJobAdapter.objects.filter(job_id__gte=page[0][-1], job_id__lte=page[-1][-1])
 
 
-def result_member(row: Mapping[str, Any]) -> str:
-    extension = Path(row["file"] or "").suffix.lstrip(".") or "bin"
-    return fmt.image_member(row["job_id"], row["index"], extension)
+COUNT_KEY_OF = {fmt.SESSIONS: "sessions", fmt.FEEDBACK: "feedback", fmt.PREFERENCES: "preferences"}
 
 
-def jobs_with_links(queryset: models.QuerySet[Any]) -> Iterator[list[dict[str, Any]]]:
-    """Pages of job records, each with its ``adapter_links`` (one query per page)."""
-    model = queryset.model
-    for page in keyset_pages(queryset):
-        links: dict[Any, list[Record]] = defaultdict(list)
-        rows = DeliveryJobAdapter.objects.filter(job_id__in=[row["id"] for row in page]).order_by("job_id", "position")
-        for link in rows.values():
-            links[link["job_id"]].append(values_record(DeliveryJobAdapter, link, exclude={"id", "job"}))
-        yield [{**values_record(model, row), "adapter_links": links.get(row["id"], [])} for row in page]
+def _file_columns(row: tuple[Any, ...], columns: dict[str, int]) -> dict[str, Any]:
+    sidecars = row[columns["sidecars"]]
+    if isinstance(sidecars, str):
+        try:
+            sidecars = json.loads(sidecars)
+        except ValueError:
+            sidecars = []
+    return {
+        "file_path": row[columns["file_path"]],
+        "sidecars": sidecars,
+        "json_file_path": row[columns["json_file_path"]],
+        "preview_path": row[columns["preview_path"]],
+    }
+
+
+def result_member(job_id: Any, index: int, file: str | None) -> str:
+    extension = Path(file or "").suffix.lstrip(".") or "bin"
+    return fmt.image_member(uuid.UUID(str(job_id)), index, extension)

@@ -19,7 +19,9 @@ import hashlib
 import json
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +32,8 @@ from typing import IO, Any, BinaryIO
 from backups.archive.format import MANIFEST, MemberEntry
 
 CHUNK = 1024 * 1024
+DATA_DESCRIPTOR = 0x08  # general purpose flag: CRC and sizes follow the data
+DESCRIPTOR_SIGNATURE = 0x08074B50
 HASH_AHEAD = 4  # chunks whose digest may still be running while the next ones are read and written
 THREADED_HASH_MIN = 64 * 1024  # smaller buffers are hashed inline (a thread hop costs more than the digest)
 
@@ -61,26 +65,37 @@ class ChunkSink:
 
 
 class _Digest:
-    """The SHA-256 of a member, fed in order; large chunks are hashed on the writer's hashing thread."""
+    """The SHA-256 (and, for a stored file, the CRC-32) of a member, fed in order; large chunks are digested on
+    the writer's hashing thread while the caller writes them."""
 
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, executor: ThreadPoolExecutor, *, crc: bool = False) -> None:
         self._hash = hashlib.sha256()
         self._executor = executor
         self._pending: deque[Future[None]] = deque()
+        self._with_crc = crc
+        self.crc = 0
         self.size = 0
+
+    def _digest(self, data: bytes | memoryview) -> None:
+        self._hash.update(data)
+        if self._with_crc:
+            self.crc = zlib.crc32(data, self.crc)
 
     def update(self, data: bytes | memoryview) -> None:
         self.size += len(data)
         if len(data) < THREADED_HASH_MIN and not self._pending:
-            self._hash.update(data)
+            self._digest(data)
             return
-        self._pending.append(self._executor.submit(self._hash.update, data))
+        self._pending.append(self._executor.submit(self._digest, data))
         while len(self._pending) > HASH_AHEAD:
             self._pending.popleft().result()
 
-    def hexdigest(self) -> str:
+    def finish(self) -> None:
         while self._pending:
             self._pending.popleft().result()
+
+    def hexdigest(self) -> str:
+        self.finish()
         return self._hash.hexdigest()
 
 
@@ -157,11 +172,42 @@ class ArchiveWriter:
 
     def write_file(self, name: str, source: BinaryIO, size: int) -> Iterator[int]:
         """Copy an open file into a stored member in ``CHUNK``-sized pieces, yielding each piece's length (the
-        caller reports progress and may stop between pieces). ``size`` comes from ``fstat`` and decides ZIP64."""
-        with self.member(name, compressed=False, size=size) as stream:
-            for chunk in self._chunks(source):
-                stream.write(chunk)
-                yield len(chunk)
+        caller reports progress and may stop between pieces). ``size`` comes from ``fstat`` and decides ZIP64.
+
+        ``zipfile`` would compute the CRC-32 of each piece on this thread before writing it; here the hashing
+        thread computes it with the SHA-256, so this thread only reads and writes (profiled: with the CRC on this
+        thread the copy ran at 0.6-0.85 of ``zipfile``'s speed, without it at par). The member is written as
+        ``zipfile`` writes one to a sink without ``seek``: local header, data, data descriptor; ``zipfile`` then
+        lists it in the central directory like its own members."""
+        info = self._info(name, compressed=False, size=size)
+        zip64 = size * 1.05 > zipfile.ZIP64_LIMIT  # zipfile's own rule (sizes may grow while copying)
+        info.flag_bits |= DATA_DESCRIPTOR
+        archive = self._zip
+        archive._writecheck(info)
+        archive._didModify = True
+        sink = archive.fp
+        assert sink is not None
+        info.header_offset = sink.tell()
+        sink.write(info.FileHeader(zip64))
+        archive._writing = True
+        digest = _Digest(self._executor, crc=True)
+        for chunk in self._chunks(source):
+            digest.update(chunk)
+            sink.write(chunk)
+            yield len(chunk)
+        digest.finish()
+        if not zip64 and digest.size > zipfile.ZIP64_LIMIT:
+            raise RuntimeError(f"{name} grew past 2 GiB while it was copied")
+        info.CRC, info.compress_size, info.file_size = digest.crc, digest.size, digest.size
+        sink.write(
+            struct.pack("<LLQQ" if zip64 else "<LLLL", DESCRIPTOR_SIGNATURE, digest.crc, digest.size, digest.size)
+        )
+        archive.start_dir = sink.tell()
+        archive._writing = False
+        archive.filelist.append(info)
+        archive.NameToInfo[info.filename] = info
+        self._names.add(name)
+        self.members.append(MemberEntry(path=name, size=digest.size, sha256=digest.hexdigest()))
 
     def _chunks(self, source: BinaryIO) -> Iterator[memoryview]:
         """``source`` read into a ring of reused buffers (a fresh 1 MiB object per chunk costs page faults that

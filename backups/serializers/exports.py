@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -35,9 +35,10 @@ class DateBoundField(StrictCharField):
     def to_internal_value(self, data: Any) -> datetime | None:  # type: ignore[override]
         text = super().to_internal_value(data)
         try:
-            return DateTimeBoundFormField(end_of_day=self.end_of_day).to_python(text)
+            moment = DateTimeBoundFormField(end_of_day=self.end_of_day).to_python(text)
         except forms.ValidationError as exc:
             raise serializers.ValidationError(list(exc.messages)) from None
+        return None if moment is None else moment.astimezone(UTC)
 
 
 class ExportConfigSerializer(StrictSerializer):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,37 @@ def test_get_is_405(api, db):
     response = api.get(EXPORT)
     assert response.status_code == 405
     assert response["Allow"].startswith("POST")
+
+
+@pytest.mark.parametrize(("compression", "stored"), [("none", True), ("fast", False), ("max", False)])
+def test_compression_applies_to_json_members_only(api, library: Library, compression, stored):
+    body = {"compression": compression, "lora_files": True, "user_data": True}
+    archive, _manifest = read_archive(b"".join(api.post(EXPORT, body, format="json").streaming_content))
+    for info in archive.infolist():
+        if info.filename.endswith((".json", ".jsonl")):
+            assert (info.compress_type == zipfile.ZIP_STORED) is stored, info.filename
+        else:
+            assert info.compress_type == zipfile.ZIP_STORED, info.filename
+
+
+def test_export_date_range_through_the_api(api, library: Library):
+    body = {
+        "loras": False, "generations": True, "generation_range": "date_range",
+        "date_from": "2025-03-01T00:00:00+02:00", "date_to": "2025-03-01",
+    }  # fmt: skip
+    archive, manifest = read_archive(b"".join(api.post(EXPORT, body, format="json").streaming_content))
+    assert [record["id"] for record in jsonl_records(archive, fmt.JOBS)] == [str(library.jobs[1].pk)]
+    assert manifest["options"]["date_from"] == "2025-02-28T22:00:00+00:00"
+    assert manifest["options"]["date_to"].startswith("2025-03-01T23:59:59.999999")
+
+
+def test_date_range_is_ignored_with_all(api, library: Library):
+    body = {"loras": False, "generations": True, "date_from": "2025-03-01", "date_to": "2025-03-01"}
+    archive, manifest = read_archive(b"".join(api.post(EXPORT, body, format="json").streaming_content))
+    assert len(jsonl_records(archive, fmt.JOBS)) == 2
+    assert manifest["options"]["date_from"] is None
+
+
+def test_too_many_adapter_ids_is_400(api, db):
+    ids = [str(uuid.uuid4()) for _ in range(201)]
+    assert "adapter_ids" in errors_of(api.post(EXPORT, {"adapter_ids": ids}, format="json"))

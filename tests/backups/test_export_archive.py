@@ -309,3 +309,33 @@ def test_duplicate_member_is_refused():
     writer.write_bytes("config/backends.json", b"[]")
     with pytest.raises(ValueError, match="Duplicate"):
         writer.write_bytes("config/backends.json", b"[]")
+
+
+def test_symlinks_escaping_the_lora_folders_are_never_followed(library: Library, lora_dir: Path, tmp_path: Path):
+    secret = tmp_path / "outside" / "secret.civitai.info"
+    secret.parent.mkdir()
+    secret.write_text("not to be exported")
+    (lora_dir / "escape.civitai.info").symlink_to(secret)
+    (lora_dir / "linked_folder").symlink_to(secret.parent, target_is_directory=True)
+    adapter = library.adapters[2]
+    sidecars = [{"kind": "civitai_info", "path": str(lora_dir / "escape.civitai.info"), "mtime": None, "size": 1}]
+    type(adapter).objects.filter(pk=adapter.pk).update(
+        sidecars=sidecars, json_file_path=str(lora_dir / "linked_folder" / "secret.civitai.info")
+    )
+    archive, manifest = written(ArchiveOptions())
+    assert b"not to be exported" not in b"".join(archive.read(name) for name in archive.namelist())
+    assert json.loads(archive.read(fmt.adapter_record_member(adapter.pk)))["sidecar_members"] == []
+    assert manifest["counts"]["sidecars"] == 2
+
+
+def test_symlink_inside_the_lora_folders_is_followed(library: Library, lora_dir: Path):
+    real = lora_dir / "real.civitai.info"
+    real.write_text('{"inside": true}')
+    (lora_dir / "alias.civitai.info").symlink_to(real)
+    adapter = library.adapters[2]
+    sidecars = [{"kind": "civitai_info", "path": str(lora_dir / "alias.civitai.info"), "mtime": None, "size": 1}]
+    type(adapter).objects.filter(pk=adapter.pk).update(sidecars=sidecars)
+    archive, _manifest = written(ArchiveOptions())
+    record = json.loads(archive.read(fmt.adapter_record_member(adapter.pk)))
+    assert [item["name"] for item in record["sidecar_members"]] == ["alias.civitai.info"]
+    assert archive.read(record["sidecar_members"][0]["member"]) == b'{"inside": true}'

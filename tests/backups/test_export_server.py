@@ -86,6 +86,6 @@ def test_large_export_streams_with_flat_memory(tmp_path: Path):
         for member in files:
             digest = hashlib.sha256()
             with archive.open(member["path"]) as stream:
-                for block in iter(lambda stream=stream: stream.read(MIB), b""):
+                while block := stream.read(MIB):
                     digest.update(block)
             assert digest.hexdigest() == zero_digest
