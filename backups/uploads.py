@@ -6,6 +6,7 @@ wrote. Nothing of an upload is held in memory beyond one chunk."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +26,8 @@ MAX_FILES = 10
 CHUNK_SIZE = 1024 * 1024
 TOO_MANY_FILES = f"At most {MAX_FILES} files can be imported at once"
 UNKNOWN_FIELD = "Unknown field."
+UPLOAD_PATTERN = "upload-*.part"
+STALE_UPLOAD_SECONDS = 24 * 3600  # no request streams or imports one file for a day
 
 
 def upload_too_large_detail() -> str:
@@ -96,3 +99,18 @@ class ArchiveUploadHandler(FileUploadHandler):
                 path.unlink(missing_ok=True)
             except OSError:
                 logger.warning("Could not remove the upload %s", path, exc_info=True)
+
+
+def stale_uploads_remove(*, now: float | None = None) -> int:
+    """Remove uploads a killed process left behind (older than a day); how many went."""
+    directory = Path(settings.LORAFORGE_UPLOAD_DIR)
+    before = (time.time() if now is None else now) - STALE_UPLOAD_SECONDS
+    removed = 0
+    for path in directory.glob(UPLOAD_PATTERN) if directory.is_dir() else ():
+        try:
+            if path.stat().st_mtime < before:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    return removed

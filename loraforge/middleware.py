@@ -83,8 +83,8 @@ def _stream_undeclared_upload(request: HttpRequest, limit_mb: int) -> None:
     empty: the parser reads the server's stream through a ``_BoundedStream``. The declared length becomes the
     limit (the most the parser may get); the upload handler of ``POST /import`` counts the stored bytes too."""
     source = getattr(request, "environ", {}).get("wsgi.input")
-    if source is None:
-        return
+    if source is None or "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return  # without a length and not chunked, there is no body (RFC 9112 6.3)
     limit = limit_mb * 1024 * 1024
     request._stream = _BoundedStream(source, limit, f"Upload too large (limit {limit_mb} MB)")  # type: ignore[assignment]
     request.META["CONTENT_LENGTH"] = str(limit)

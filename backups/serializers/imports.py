@@ -57,11 +57,13 @@ def import_config(raw: Any) -> ImportConfig:
     return serializer.config()
 
 
-class ImportRequestSerializer(serializers.Serializer):
+class ImportUploadSerializer(serializers.Serializer):
     """The multipart form (documentation; the view reads the parsed form itself)."""
 
     files = serializers.ListField(child=serializers.FileField(), min_length=1, max_length=10)
-    config = serializers.CharField(required=False, help_text="ImportConfig as a JSON object string")
+    config = serializers.CharField(
+        required=False, allow_blank=True, help_text="ImportConfig as a JSON object string (empty: the defaults)"
+    )
 
 
 class ImportAdapterSerializer(serializers.Serializer):

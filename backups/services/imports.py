@@ -18,6 +18,8 @@ from typing import Any
 from backups.archive.format import ArchiveError
 from backups.archive.progress import ArchiveProgress
 from backups.archive.validate import archive_validate
+from backups.services.exclusive import exclusive_job_create
+from backups.uploads import stale_uploads_remove
 from loraforge.jobs.background import job_fail, job_publish, job_start, job_succeed
 from loraforge.jobs.reporters import JobProgressReporter
 from loraforge.models import BackgroundJob
@@ -29,6 +31,7 @@ MODES = ("merge", "replace", "dry-run")
 MODE_ALIASES = {"merge": "merge", "replace": "replace", "dry-run": "dry-run", "dryrun": "dry-run", "preview": "dry-run"}
 DRY_RUN = "dry-run"
 STATUS_ERROR = "error"
+BACKING_UP = "Creating a metadata-only backup before the import"
 BACKUP_BEFORE_FAILED = "Backup before import failed: {error}"
 UNEXPECTED = "Unexpected error while importing this file (reference {reference})"
 
@@ -160,6 +163,8 @@ def _import_files(
     with JobProgressReporter(job) as reporter:
         progress = _RunProgress(reporter, job, len(uploads))
         if config.backup_before and config.mode != DRY_RUN:
+            if job.set_progress(0.0, BACKING_UP):
+                job_publish(job)
             error = _backup_before(created_via)
             if error is not None:
                 return [error_result(name, BACKUP_BEFORE_FAILED.format(error=error)) for _path, name in uploads]
@@ -190,8 +195,7 @@ def import_summary(response: dict[str, Any]) -> str:
 def import_run(*, uploads: list[tuple[Path, str]], config: ImportConfig, created_via: str) -> dict[str, Any]:
     """The whole ``POST /import``: one import at a time (409 ``ImportAlreadyRunning``), each ``(path, display
     name)`` imported independently, the report as the job's ``result``; every upload is deleted at the end."""
-    from backups.services.exclusive import exclusive_job_create
-
+    stale_uploads_remove()
     try:
         params = {**config.params(), "files": [name for _path, name in uploads]}
         job = exclusive_job_create(kind=BackgroundJobKind.IMPORT, params=params, created_via=created_via)

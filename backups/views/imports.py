@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 
 from backups.serializers.imports import (
     FILES_REQUIRED,
-    ImportRequestSerializer,
     ImportResponseSerializer,
+    ImportUploadSerializer,
     import_config,
 )
 from backups.services.imports import import_run
@@ -60,7 +60,7 @@ class ImportView(APIView):
                 handler.discard()
 
     @extend_schema(
-        request={MULTIPART: ImportRequestSerializer},
+        request={MULTIPART: ImportUploadSerializer},
         responses={
             200: ImportResponseSerializer,
             400: OpenApiResponse(description=PROBLEM_DESCRIPTIONS[400]),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 import sys
+import time
 import types
 import zipfile
 from collections import namedtuple
@@ -20,8 +22,10 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIRequestFactory
+from django.middleware.csrf import _get_new_csrf_string
+from rest_framework.test import APIClient, APIRequestFactory
 
 from backups.archive.format import MANIFEST
 from backups.views.imports import ImportView
@@ -478,4 +482,51 @@ def test_config_json_object_size_is_bounded_by_the_form_limit(api, tmp_path, set
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     response = post(api, upload("a.zip", b"x"), config={"mode": "merge", "pad": "x" * 4096})
     assert response.status_code in (400, 413)
+    assert uploads_left(upload_dir) == []
+
+
+def test_empty_config_means_the_defaults(api, tmp_path, upload_dir, fake_apply):
+    body = post(api, upload("a.zip", good_archive(tmp_path)), config="").json()
+    assert (body["success"], body["mode"]) == (True, "merge")
+
+
+def test_stale_uploads_of_a_killed_process_are_removed(api, tmp_path, upload_dir, fake_apply):
+    upload_dir.mkdir(parents=True)
+    stale, fresh, other = upload_dir / "upload-old.part", upload_dir / "upload-new.part", upload_dir / "keep.txt"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    day_ago = time.time() - 24 * 3600 - 60
+    os.utime(stale, (day_ago, day_ago))
+    os.utime(other, (day_ago, day_ago))
+    post(api, upload("a.zip", good_archive(tmp_path)))
+    assert sorted(path.name for path in upload_dir.iterdir()) == ["keep.txt", "upload-new.part"]
+
+
+def test_multipart_request_without_a_body_is_a_400(api, upload_dir):
+    response = api.generic("POST", URL, b"", content_type="multipart/form-data; boundary=x")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"files": ["At least one file is required"]}
+
+
+def test_staff_session_without_csrf_is_403_and_its_upload_removed(tmp_path, upload_dir, fake_apply, settings):
+    staff = User.objects.create_user("staff", password="x", is_staff=True)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(staff)
+    client.cookies[settings.CSRF_COOKIE_NAME] = _get_new_csrf_string()  # the check then reads the form's token
+    response = post(client, upload("a.zip", good_archive(tmp_path)))
+    assert response.status_code == 403
+    assert response.json()["detail"] == "CSRF token missing or incorrect"
+    assert fake_apply.calls == []
+    assert uploads_left(upload_dir) == []
+
+
+def test_staff_session_with_csrf_token_imports(tmp_path, upload_dir, fake_apply, settings):
+    staff = User.objects.create_user("staff", password="x", is_staff=True)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(staff)
+    token = _get_new_csrf_string()
+    client.cookies[settings.CSRF_COOKIE_NAME] = token
+    response = post(client, upload("a.zip", good_archive(tmp_path)), HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200
+    assert response.json()["success"] is True
     assert uploads_left(upload_dir) == []

@@ -201,14 +201,11 @@ def test_total_declared_too_large(tmp_path, settings):
     assert refused(make_archive(tmp_path / "big.zip", members)) == "Archive is too large when extracted"
 
 
-def test_headers_declaring_many_gib_are_too_large_before_anything_is_read(tmp_path):
-    bomb = RawMember("adapters/a/files/f", zeros_bomb(4), method=DEFLATED, file_size=(2**32 - 1))
-    settings_limit_mb = 1024
+def test_headers_declaring_many_gib_are_too_large_before_anything_is_read(tmp_path, settings):
+    settings.LORAFORGE_IMPORT_MAX_MEMBER_MB = 1024
+    bomb = RawMember("adapters/a/files/f", zeros_bomb(4), method=DEFLATED, file_size=2**32 - 1)
     path = raw_zip(tmp_path / "bomb.zip", [bomb, manifest_member({})])
-    from django.test import override_settings
-
-    with override_settings(LORAFORGE_IMPORT_MAX_MEMBER_MB=settings_limit_mb):
-        assert refused(path) == "Archive is too large when extracted"
+    assert refused(path) == "Archive is too large when extracted"
 
 
 def test_suspicious_ratio_of_a_real_compressible_member(tmp_path):
@@ -469,3 +466,15 @@ def test_big_stored_member_is_validated_at_speed(tmp_path):
 def test_archive_options_are_untouched_by_validation(tmp_path):
     manifest = manifest_for(GOOD, options=ArchiveOptions().manifest_options())
     assert archive_validate(make_archive(tmp_path / "x.zip", GOOD, manifest=manifest)).manifest["options"]["loras"]
+
+
+def test_manifest_that_inflates_past_its_declared_size_is_caught(tmp_path):
+    manifest = RawMember(MANIFEST, zeros_bomb(1024), method=DEFLATED, file_size=100, crc=0)
+    path = raw_zip(tmp_path / "manifest-bomb.zip", [manifest])
+    assert refused(path) == "Archive member larger than declared: manifest.json"
+
+
+def test_manifest_with_a_wrong_crc_is_a_checksum_mismatch(tmp_path):
+    body = json.dumps(manifest_for({})).encode()
+    path = raw_zip(tmp_path / "manifest-crc.zip", [RawMember(MANIFEST, body, crc=1)])
+    assert refused(path) == "Checksum mismatch for manifest.json"
