@@ -81,8 +81,8 @@ def _fast(field: models.Field[Any, Any]) -> Converter | None:
 
 
 @cache
-def _readers(model: type[models.Model], exclude: frozenset[str]) -> tuple[tuple[str, Any, Converter | None], ...]:
-    return tuple((field.attname, field, _fast(field)) for field in archived_fields(model, exclude=exclude))
+def _readers(model: type[models.Model], exclude: frozenset[str]) -> tuple[tuple[str, Any, bool, Converter | None], ...]:
+    return tuple((f.attname, f, f.null, _fast(f)) for f in archived_fields(model, exclude=exclude))
 
 
 def fast_record_values(
@@ -96,14 +96,14 @@ def fast_record_values(
     if not isinstance(record, Mapping):
         raise RecordError("record", "must be a JSON object")
     values: dict[str, Any] = {}
-    for key, field, fast in _readers(model, frozenset(exclude)):
+    for key, field, nullable, fast in _readers(model, frozenset(exclude)):
         raw = record.get(key, _MISSING)
+        if raw is None and nullable:
+            values[key] = None
+            continue
         if raw is _MISSING:
             if key in required:
                 raise RecordError(key, "This field is required.")
-            continue
-        if raw is None:
-            values[key] = field_value(field, raw)
             continue
         value = fast(raw) if fast is not None else _MISSING
         values[key] = field_value(field, raw) if value is _MISSING else value
