@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.models import Adapter
+from backups.archive.records import ADAPTER_DERIVED, row_record
 from tests.backups.apply_archives import adapter_members, apply, folders, listing, merged, table_rows
 from tests.factories import AdapterFactory
 from tests.lora_files import write_safetensors
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.django_db
 __all__ = ["folders"]
 
 CREATED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+VOLATILE = {"updated_at", "last_ingested_at"}
 
 
 @pytest.fixture
@@ -34,6 +36,7 @@ def test_merge_creates_an_absent_adapter_with_its_id_and_created_at(folders, loc
     Adapter.objects.filter(pk=adapter.pk).update(created_at=CREATED_AT)
     adapter.refresh_from_db()
     adapter_id = adapter.pk
+    original = row_record(adapter, exclude=ADAPTER_DERIVED | VOLATILE)
     before = datetime.now(UTC)
 
     report = apply(tmp_path, exported(adapter))
@@ -45,6 +48,7 @@ def test_merge_creates_an_absent_adapter_with_its_id_and_created_at(folders, loc
     assert row.updated_at >= before
     assert row.last_ingested_at >= before
     assert (row.file_path, row.tags, row.tag_index) == (str(local_file), ["style"], "|style|")
+    assert row_record(row, exclude=ADAPTER_DERIVED | VOLATILE) == original
 
 
 def test_merge_fills_empty_unlocked_fields_unions_lists_and_keeps_user_owned(folders, local_file, tmp_path):

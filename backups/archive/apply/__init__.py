@@ -17,7 +17,7 @@ from adapters.models import Adapter
 from adapters.signals import adapters_imported
 from backups.archive.apply.adapter_plan import AdapterPlans, adapters_plan
 from backups.archive.apply.adapter_write import adapters_write
-from backups.archive.apply.context import DRY_RUN, MODES, ApplyContext, place_all, staging_remove
+from backups.archive.apply.context import DRY_RUN, MODES, ApplyContext, bulk_writes, place_all, staging_remove
 from backups.archive.apply.part_records import parts_check
 from backups.archive.apply.part_write import backends_write, parts_write
 from backups.archive.progress import ArchiveProgress
@@ -65,7 +65,7 @@ def archive_apply(
             checked = parts_check(context)
             if mode == DRY_RUN:
                 return _report(context, plans, checked)
-            with transaction.atomic():
+            with bulk_writes(), transaction.atomic():
                 backend_map = backends_write(context)
                 written = adapters_write(context, plans)
                 parts_write(context, plans.id_map, backend_map)

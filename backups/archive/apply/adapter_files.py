@@ -37,6 +37,7 @@ class PathClaims:
         self.holders: dict[str, Any] = {}
 
     def prefetch(self, paths: list[str]) -> None:
+        self.holders.update(dict.fromkeys(paths))
         for path, pk in Adapter.objects.order_by().filter(file_path__in=paths).values_list("file_path", "pk"):
             self.holders[path] = pk
 

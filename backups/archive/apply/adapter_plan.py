@@ -36,6 +36,7 @@ class AdapterPlan:
     local_id: uuid.UUID | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     location: Location | None = None
+    normalised: dict[str, Any] = field(default_factory=dict)  # a created row's values the API checks changed
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Planner:
         self.ids: set[uuid.UUID] = set()
         self.keys: dict[tuple[str, str], uuid.UUID] = {}
         self.shas: set[str] = set()
+        self.local_ids: set[uuid.UUID] = set()
 
     def sha_of(self, record: AdapterRecord) -> str | None:
         sha = record.values.get("sha256")
@@ -126,6 +128,7 @@ class Planner:
             if location is not None:
                 changes.update({k: v for k, v in location.values.items() if getattr(row, k) != v})
         self.result.id_map[values["id"]] = row.pk
+        self.local_ids.add(row.pk)
         status = UPDATED if changes or (location is not None and location.copies) else SKIPPED
         return AdapterPlan(record.member, values["id"], row.name, status, row.pk, changes, location)
 
@@ -149,7 +152,7 @@ class Planner:
         if archive_id in self.ids or record.key in self.keys or (sha and sha in self.shas):
             self.context.warn(f"Duplicate adapter record skipped: {record.member}")
             return AdapterPlan(record.member, archive_id, values["name"], SKIPPED)
-        local_id = archive_id if archive_id not in self.result.id_map.values() else uuid.uuid4()
+        local_id = archive_id if archive_id not in self.local_ids else uuid.uuid4()
         location = location_plan(self.context, record, self.claims, own_id=local_id)
         if location is None:
             self.context.warn(file_not_local(record))
@@ -159,7 +162,10 @@ class Planner:
         if sha:
             self.shas.add(sha)
         self.result.id_map[archive_id] = local_id
-        return AdapterPlan(record.member, archive_id, values["name"], CREATED, local_id, location=location)
+        self.local_ids.add(local_id)
+        plan = AdapterPlan(record.member, archive_id, values["name"], CREATED, local_id, location=location)
+        plan.normalised = record.normalised
+        return plan
 
 
 def _file_present(path: str) -> bool:

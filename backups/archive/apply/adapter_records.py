@@ -14,7 +14,8 @@ from adapters.models import Adapter
 from adapters.scanner.paths import has_invalid_characters
 from adapters.serializers import AdapterCreateSerializer, AdapterUpdateSerializer
 from backups.archive.apply.context import ApplyContext, invalid_record, record_error
-from backups.archive.records import ADAPTER_DERIVED, RecordError, record_values
+from backups.archive.apply.fast import fast_record_values
+from backups.archive.records import ADAPTER_DERIVED, RecordError
 
 KIND = "adapter"
 REQUIRED = ("id", "name", "file_path", "sdnext_name")
@@ -38,6 +39,7 @@ class AdapterRecord:
     file_member: str | None = None
     sidecar_members: list[SidecarMember] = field(default_factory=list)
     preview_member: str | None = None
+    normalised: dict[str, Any] = field(default_factory=dict)  # values the API's checks changed (trimmed, lower-case)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -65,7 +67,9 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
-def _api_check(raw: dict[str, Any], values: dict[str, Any]) -> None:
+def _api_check(raw: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Check the fields the API checks; returns those whose checked value differs (and updates ``values``)."""
+    normalised: dict[str, Any] = {}
     for name, (api_field, hook) in _api_fields().items():
         if name not in raw or (raw[name] is None and name not in ("name", "sdnext_name")):
             continue
@@ -75,7 +79,9 @@ def _api_check(raw: dict[str, Any], values: dict[str, Any]) -> None:
                 value = hook(value)
         except serializers.ValidationError as exc:
             raise RecordError(name, _first_message(exc.detail)) from None
-        values[name] = value
+        if values.get(name) != value:
+            values[name] = normalised[name] = value
+    return normalised
 
 
 def _member(context: ApplyContext, raw: Any, name: str, prefix: str) -> str | None:
@@ -101,14 +107,15 @@ def _sidecars(context: ApplyContext, raw: Any, prefix: str) -> list[SidecarMembe
     return sidecars
 
 
-def adapter_record_read(context: ApplyContext, member: str) -> AdapterRecord:
-    """The checked record of ``member``; ``ArchiveError`` with the SPEC's message when anything is wrong."""
+def adapter_record_read(context: ApplyContext, member: str, *, check: bool = True) -> AdapterRecord:
+    """The checked record of ``member``; ``ArchiveError`` with the SPEC's message when anything is wrong.
+    ``check=False`` (a record the plan already checked) converts the columns only."""
     raw = context.read_json(member)
     try:
         if not isinstance(raw, dict):
             raise RecordError("record", "must be a JSON object")
-        values = record_values(Adapter, raw, exclude=ADAPTER_DERIVED, required=REQUIRED)
-        _api_check(raw, values)
+        values = fast_record_values(Adapter, raw, exclude=ADAPTER_DERIVED, required=REQUIRED)
+        normalised = _api_check(raw, values) if check else {}
         if not values["file_path"] or has_invalid_characters(values["file_path"]):
             raise RecordError("file_path", "file_path contains invalid characters")
         prefix = member.rsplit("/", 1)[0] + "/"
@@ -118,6 +125,7 @@ def adapter_record_read(context: ApplyContext, member: str) -> AdapterRecord:
             file_member=_member(context, raw.get("file_member"), "file_member", prefix),
             sidecar_members=_sidecars(context, raw.get("sidecar_members"), prefix),
             preview_member=_member(context, raw.get("preview_member"), "preview_member", prefix),
+            normalised=normalised,
         )
     except RecordError as exc:
         raise record_error(KIND, member, exc) from None

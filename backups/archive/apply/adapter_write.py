@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.models import Adapter
+from adapters.models import Adapter, search_index_for
+from adapters.tags import tag_index_for
 from backups.archive.apply.adapter_plan import CREATED, UPDATED, AdapterPlan, AdapterPlans
 from backups.archive.apply.adapter_records import adapter_record_read
-from backups.archive.apply.context import ApplyContext, batched, insert_rows
+from backups.archive.apply.context import ApplyContext, batched, insert
 
 
 def _stage(context: ApplyContext, plan: AdapterPlan) -> None:
@@ -18,17 +19,18 @@ def _stage(context: ApplyContext, plan: AdapterPlan) -> None:
             context.stage(member, final)
 
 
-def _created_row(context: ApplyContext, plan: AdapterPlan) -> Adapter:
-    values: dict[str, Any] = adapter_record_read(context, plan.member).values
+def _created_row(context: ApplyContext, plan: AdapterPlan) -> dict[str, Any]:
+    values: dict[str, Any] = adapter_record_read(context, plan.member, check=False).values
     assert plan.location is not None
+    values.update(plan.normalised)
     values.update(plan.location.values)
     values.update(id=plan.local_id, updated_at=context.now, last_ingested_at=context.now)
-    values.setdefault("created_at", context.now)
-    if values["created_at"] is None:
+    if values.get("created_at") is None:
         values["created_at"] = context.now
-    adapter = Adapter(**values)
-    adapter.refresh_indexes()
-    return adapter
+    values["tag_index"] = tag_index_for(values.get("tags") or [])
+    values["search_index"] = search_index_for(values["name"], values["sdnext_name"], values.get("author_username"))
+    values["has_duplicates"] = bool(values.get("duplicate_paths"))
+    return values
 
 
 def _update(context: ApplyContext, plan: AdapterPlan) -> None:
@@ -47,7 +49,7 @@ def adapters_write(context: ApplyContext, plans: AdapterPlans) -> list[str]:
         for plan in batch:
             rows.append(_created_row(context, plan))
             _stage(context, plan)
-        insert_rows(Adapter, rows)
+        insert(context, Adapter, rows)
     for plan in plans.with_status(UPDATED):
         _update(context, plan)
         _stage(context, plan)

@@ -10,6 +10,7 @@ import shutil
 import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from django.db import connection, models
 
+from backups.archive.apply.fast import RowInserter
 from backups.archive.format import INVALID_RECORD, ArchiveError
 from backups.archive.reader import COPY_CHUNK, ValidatedArchive
 from backups.archive.records import RecordError
@@ -46,6 +48,7 @@ class ApplyContext:
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, int] = field(default_factory=dict)
     placements: list[tuple[Path, Path]] = field(default_factory=list)  # (staged, final), moved after commit
+    inserters: dict[Any, RowInserter] = field(default_factory=dict)
     _staged: int = 0
 
     @property
@@ -93,20 +96,13 @@ def batched(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
         yield batch
 
 
-def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
-    """Plain INSERTs of ``rows`` exactly as given (``raw``: no ``auto_now``/``auto_now_add`` rewrite, so archived
-    timestamps survive); database triggers fire as for any insert."""
-    if not rows:
-        return
-    fields = list(model._meta.concrete_fields)
-    size = max(1, min(BATCH, connection.ops.bulk_batch_size(fields, rows)))
-    for start in range(0, len(rows), size):
-        model._base_manager._insert(rows[start : start + size], fields=fields, raw=True)  # type: ignore[attr-defined]
-
-
-def build(model: type[models.Model], values: Mapping[str, Any]) -> models.Model:
-    """An unsaved instance from attname values (defaults for the columns the record lacks)."""
-    return model(**values)
+def insert(context: ApplyContext, model: type[models.Model], rows: Sequence[Mapping[str, Any]], **kwargs: Any) -> int:
+    """Plain INSERTs of value dicts (see ``RowInserter``), one inserter per model and apply."""
+    key = (model, tuple(sorted(kwargs.get("without", ()))))
+    inserter = context.inserters.get(key)
+    if inserter is None:
+        inserter = context.inserters[key] = RowInserter(model, now=context.now, **kwargs)
+    return inserter.insert(rows)
 
 
 def place(staged: Path, final: Path) -> bool:
@@ -138,3 +134,24 @@ def place_all(context: ApplyContext) -> None:
 
 def staging_remove(context: ApplyContext) -> None:
     shutil.rmtree(context.staging, ignore_errors=True)
+
+
+SQLITE_CACHE_KIB = 128 * 1024
+
+
+@contextmanager
+def bulk_writes() -> Iterator[None]:
+    """A larger SQLite page cache while a restore writes (random UUID keys into large indexes otherwise re-read
+    pages from disk for most rows: 35 s -> 20 s for 100,000 jobs); the connection's setting is restored after."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        previous = int(cursor.fetchone()[0])
+        cursor.execute(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {previous}")

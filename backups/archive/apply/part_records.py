@@ -10,6 +10,7 @@ from typing import Any
 
 from analytics.models import ResourceSample
 from backups.archive.apply.context import ApplyContext, record_error
+from backups.archive.apply.fast import fast_record_values as record_values
 from backups.archive.format import (
     BACKENDS,
     EMBEDDINGS,
@@ -21,7 +22,7 @@ from backups.archive.format import (
     SESSIONS,
     ArchiveError,
 )
-from backups.archive.records import BACKEND_PRIVATE, RecordError, record_values
+from backups.archive.records import BACKEND_PRIVATE, RecordError
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
 from generation.models import GenerationBackend, GenerationResult, backend_name_error, normalize_backend_url
 from loraforge.media import media_path

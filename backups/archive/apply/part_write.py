@@ -7,6 +7,7 @@ the current model. Inserts are plain INSERTs, so the database triggers (analytic
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +15,9 @@ from django.db import models
 
 from adapters.models import Adapter
 from analytics.models import ResourceSample
-from backups.archive.apply.context import ApplyContext, batched, insert_rows
+from backups.archive.apply.context import ApplyContext, batched, insert, record_error
 from backups.archive.apply.part_records import BACKENDS_PART, PARTS, Part, part_values
+from backups.archive.records import RecordError
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
 from generation.models import GenerationBackend, GenerationResult
 from loraforge.media import media_path
@@ -59,11 +61,26 @@ def _part(context: ApplyContext, part: Part) -> Any:
     return batched(part_values(context, part))
 
 
+def _by_id(
+    context: ApplyContext, part: Part, model: type[models.Model]
+) -> Iterator[tuple[list[dict[str, Any]], set[Any]]]:
+    """Batches of the records to write and the ids of the batch already present: a record whose id is present is
+    not even converted unless ``replace`` overwrites it (the plan checked every record already)."""
+    for raws in batched(raw for _number, raw in context.jsonl(part.member)):
+        ids = [uuid.UUID(str(raw["id"])) for raw in raws]
+        present = _present(model, ids)
+        chosen = [raw for raw, pk in zip(raws, ids, strict=True) if context.replace or pk not in present]
+        try:
+            yield [part.parse(raw, context) for raw in chosen], present
+        except RecordError as exc:  # the plan checked them: only a changed archive gets here
+            raise record_error(part.kind, part.member, exc) from None
+
+
 def backends_write(context: ApplyContext) -> dict[uuid.UUID, uuid.UUID]:
     local = dict(GenerationBackend.objects.values_list("name", "pk"))
     has_default = GenerationBackend.objects.filter(is_default=True).exists()
     mapping: dict[uuid.UUID, uuid.UUID] = {}
-    created = []
+    created: list[dict[str, Any]] = []
     for values in part_values(context, BACKENDS_PART):
         if values["name"] in local:
             mapping[values["id"]] = local[values["name"]]
@@ -77,9 +94,9 @@ def backends_write(context: ApplyContext) -> dict[uuid.UUID, uuid.UUID]:
         values["is_default"] = bool(values.get("is_default")) and not has_default
         values.setdefault("created_at", context.now)
         values["updated_at"] = context.now
-        created.append(GenerationBackend(**values))
+        created.append(values)
         local[values["name"]] = mapping[values["id"]] = pk
-    insert_rows(GenerationBackend, created)
+    insert(context, GenerationBackend, created)
     context.count("backends", len(created))
     return mapping
 
@@ -101,8 +118,8 @@ def embeddings_write(context: ApplyContext, links: Links) -> None:
         if context.replace:
             AdapterEmbedding.objects.filter(pk__in=present).delete()
             present = set()
-        rows = [AdapterEmbedding(**values) for values in wanted if values["adapter_id"] not in present]
-        insert_rows(AdapterEmbedding, rows)
+        rows = [values for values in wanted if values["adapter_id"] not in present]
+        insert(context, AdapterEmbedding, rows)
         context.count("embeddings", len(rows))
     if other_model:
         context.warn(f"{other_model} embeddings skipped: computed by another model than '{current or 'off'}'")
@@ -110,17 +127,16 @@ def embeddings_write(context: ApplyContext, links: Links) -> None:
         context.warn(f"{missing} embeddings skipped: their adapter is not in the library")
 
 
-def _link_rows(job_id: uuid.UUID, links_values: list[dict[str, Any]], links: Links) -> list[DeliveryJobAdapter]:
+def _link_rows(job_id: uuid.UUID, links_values: list[dict[str, Any]], links: Links) -> list[dict[str, Any]]:
     return [
-        DeliveryJobAdapter(**{**values, "job_id": job_id, "adapter_id": links.adapter(values.get("adapter_id"))})
-        for values in links_values
+        {**values, "job_id": job_id, "adapter_id": links.adapter(values.get("adapter_id"))} for values in links_values
     ]
 
 
 def jobs_write(context: ApplyContext, links: Links) -> None:
-    for batch in _part(context, PART["generation_jobs"]):
-        present = _present(DeliveryJob, [values["id"] for values in batch])
-        jobs, link_rows = [], []
+    for batch, present in _by_id(context, PART["generation_jobs"], DeliveryJob):
+        jobs: list[dict[str, Any]] = []
+        link_rows: list[dict[str, Any]] = []
         for values in batch:
             job_links = values.pop("adapter_links")
             values["backend_id"] = links.backend(values.get("backend_id"))
@@ -131,11 +147,10 @@ def jobs_write(context: ApplyContext, links: Links) -> None:
                     link_rows.extend(_link_rows(values["id"], job_links, links))
                     context.count("generation_jobs")
                 continue
-            values.setdefault("updated_at", context.now)
-            jobs.append(DeliveryJob(**values))
+            jobs.append(values)
             link_rows.extend(_link_rows(values["id"], job_links, links))
-        insert_rows(DeliveryJob, jobs)
-        DeliveryJobAdapter.objects.bulk_create(link_rows, batch_size=500)
+        insert(context, DeliveryJob, jobs)
+        insert(context, DeliveryJobAdapter, link_rows, without={"id"})
         context.count("generation_jobs", len(jobs))
 
 
@@ -155,11 +170,10 @@ def _image(context: ApplyContext, values: dict[str, Any], claimed: set[str]) -> 
 def results_write(context: ApplyContext) -> None:
     claimed: set[str] = set()
     orphans = 0
-    for batch in _part(context, PART["generation_results"]):
-        present = _present(GenerationResult, [values["id"] for values in batch])
+    for batch, present in _by_id(context, PART["generation_results"], GenerationResult):
         jobs = _present(DeliveryJob, list({values["job_id"] for values in batch}))
         taken = set(GenerationResult.objects.order_by().filter(job_id__in=jobs).values_list("job_id", "index"))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for values in batch:
             if values["job_id"] not in jobs:
                 orphans += 1
@@ -174,17 +188,16 @@ def results_write(context: ApplyContext) -> None:
                 continue
             taken.add((values["job_id"], values["index"]))
             _image(context, values, claimed)
-            rows.append(GenerationResult(**{k: v for k, v in values.items() if k != "member"}))
-        insert_rows(GenerationResult, rows)
+            rows.append({k: v for k, v in values.items() if k != "member"})
+        insert(context, GenerationResult, rows)
         context.count("generation_results", len(rows))
     if orphans:
         context.warn(f"{orphans} generation results skipped: their job is not in the database")
 
 
 def sessions_write(context: ApplyContext, links: Links) -> None:
-    for batch in _part(context, PART["sessions"]):
-        present = _present(RecommendationSession, [values["id"] for values in batch])
-        rows = []
+    for batch, present in _by_id(context, PART["sessions"], RecommendationSession):
+        rows: list[dict[str, Any]] = []
         for values in batch:
             values["target_adapter_id"] = links.adapter(values.get("target_adapter_id"))
             values.setdefault("created_at", context.now)
@@ -193,17 +206,16 @@ def sessions_write(context: ApplyContext, links: Links) -> None:
                     _overwrite(RecommendationSession, values["id"], values)
                     context.count("sessions")
                 continue
-            rows.append(RecommendationSession(**values))
-        insert_rows(RecommendationSession, rows)
+            rows.append(values)
+        insert(context, RecommendationSession, rows)
         context.count("sessions", len(rows))
 
 
 def feedback_write(context: ApplyContext, links: Links) -> None:
     orphans = 0
-    for batch in _part(context, PART["feedback"]):
-        present = _present(RecommendationFeedback, [values["id"] for values in batch])
+    for batch, present in _by_id(context, PART["feedback"], RecommendationFeedback):
         sessions = _present(RecommendationSession, list({values["session_id"] for values in batch}))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for values in batch:
             values["adapter_id"] = links.adapter(values["adapter_id"])
             if values["adapter_id"] is None or values["session_id"] not in sessions:
@@ -215,8 +227,8 @@ def feedback_write(context: ApplyContext, links: Links) -> None:
                     _overwrite(RecommendationFeedback, values["id"], values)
                     context.count("feedback")
                 continue
-            rows.append(RecommendationFeedback(**values))
-        insert_rows(RecommendationFeedback, rows)
+            rows.append(values)
+        insert(context, RecommendationFeedback, rows)
         context.count("feedback", len(rows))
     if orphans:
         context.warn(f"{orphans} feedback records skipped: their session or adapter is not in the database")
@@ -230,7 +242,7 @@ def preferences_write(context: ApplyContext) -> None:
             for row in UserPreference.objects.filter(preference_value__in=[key[1] for key in values_by_key])
         }
         taken_ids = _present(UserPreference, [v["id"] for v in batch if "id" in v])
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, values in values_by_key.items():
             row = existing.get(key)
             if row is not None:
@@ -245,8 +257,8 @@ def preferences_write(context: ApplyContext) -> None:
             values.setdefault("last_evidence_at", context.now)
             values.setdefault("created_at", context.now)
             values.setdefault("updated_at", context.now)
-            rows.append(UserPreference(**values))
-        insert_rows(UserPreference, rows)
+            rows.append(values)
+        insert(context, UserPreference, rows)
         context.count("preferences", len(rows))
 
 
@@ -256,13 +268,13 @@ def samples_write(context: ApplyContext) -> None:
         present = set(
             ResourceSample.objects.order_by().filter(recorded_at__in=moments).values_list("recorded_at", "host")
         )
-        rows = []
+        rows: list[dict[str, Any]] = []
         for values in batch:
             key = (values["recorded_at"], values["host"])
             if key not in present:
                 present.add(key)
-                rows.append(ResourceSample(**values))
-        ResourceSample.objects.bulk_create(rows)
+                rows.append(values)
+        insert(context, ResourceSample, rows, without={"id"})
         context.count("resource_samples", len(rows))
 
 
