@@ -57,6 +57,14 @@ beat_schedule["prune-resource-samples"] = {
     "schedule": RESOURCE_PRUNE_PERIOD,
     "options": {"queue": "default", "expires": RESOURCE_PRUNE_PERIOD * 0.9},
 }
+# Scheduled metadata_only backups every LORAFORGE_BACKUP_INTERVAL_HOURS (0 = off; SPEC 6.10.4).
+BACKUP_PERIOD = float(settings.LORAFORGE_BACKUP_INTERVAL_HOURS * 3600)
+if BACKUP_PERIOD > 0:
+    beat_schedule["scheduled-backup"] = {
+        "task": "backups.scheduled_backup",
+        "schedule": BACKUP_PERIOD,
+        "options": {"queue": "default", "expires": BACKUP_PERIOD * 0.9},
+    }
 beat_scheduler = "celery.beat:Scheduler"
 beat_enable_remote_control = False
 # Logging stays Django's (``LOGGING`` in settings); see ``loraforge.celery.keep_django_logging``.

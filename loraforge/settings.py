@@ -248,6 +248,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "PREPROCESSING_HOOKS": ["loraforge.schema.document_canonical_paths"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "loraforge.schema.document_problems"],
+    # The import and restore modes (SPEC 5.9): one enum, named once ("mode" also names the delivery modes).
+    "ENUM_NAME_OVERRIDES": {"ArchiveModeEnum": ["merge", "replace", "dry-run"]},
 }
 
 # --- Logging --------------------------------------------------------------------------------

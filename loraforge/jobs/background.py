@@ -16,6 +16,7 @@ from loraforge.jobs.enqueue import QUEUE_UNAVAILABLE, task_send
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import BackgroundJobKind, JobStatus
 from loraforge.progress import JOB_PROGRESS, job_progress_data, publish
+from loraforge.signals import send_background_job_stopped
 
 logger = logging.getLogger("loraforge.jobs")
 
@@ -124,4 +125,9 @@ def _refuse_running(job: BackgroundJob) -> Conflict | None:
 
 def job_cancel(*, job: BackgroundJob) -> BackgroundJob:
     """``pending``/``running`` → ``cancelled`` (cooperative: the worker stops at its next check)."""
-    return job_cancel_with(job, cancel=lambda job: job.cancel(), announce=job_publish, refuse=_refuse_running)
+    return job_cancel_with(job, cancel=lambda job: job.cancel(), announce=_announce_cancelled, refuse=_refuse_running)
+
+
+def _announce_cancelled(job: BackgroundJob) -> None:
+    job_publish(job)
+    send_background_job_stopped(job)

@@ -13,6 +13,7 @@ from loraforge.jobs.background import JOB_TASKS, job_enqueue, job_publish
 from loraforge.jobs.registry import job_kinds
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import JobStatus, stale_running
+from loraforge.signals import send_background_job_stopped
 
 WORKER_LOST = "Worker lost while running the job"
 PENDING_REQUEUE_SECONDS = 300  # a pending job nobody took is sent again after this long
@@ -32,6 +33,7 @@ def _fail_if_stale(job_id: uuid.UUID, now: datetime) -> BackgroundJob | None:
         return None
     job = BackgroundJob.objects.get(pk=job_id)
     job_publish(job)
+    send_background_job_stopped(job)
     return job
 
 

@@ -125,7 +125,7 @@ def test_dry_run_recovery_changes_nothing(settings):
 def test_pending_job_nobody_took_is_queued_again_at_most_every_300_s(sent_tasks):
     old = BackgroundJob.objects.create(kind="scan", created_at=timezone.now() - timedelta(seconds=301))
     BackgroundJob.objects.create(kind="scan")  # just created: its message is on its way
-    BackgroundJob.objects.create(kind="backup", created_at=timezone.now() - timedelta(hours=1))  # no task known
+    BackgroundJob.objects.create(kind="export", created_at=timezone.now() - timedelta(hours=1))  # no task known
     assert background_jobs_recover() == [f"{old.pk} pending → re-queued"]
     assert [(name, args) for name, args, _options in sent_tasks] == [("adapters.scan_library", [str(old.pk)])]
     old.refresh_from_db()
