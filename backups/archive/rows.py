@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
 
 from backups.archive.records import archived_fields
@@ -138,7 +139,10 @@ def _key(pk: models.Field[Any, Any], raw: Any) -> Any:
 def _raw(queryset: models.QuerySet[Any]) -> list[tuple[Any, ...]]:
     """The rows as the driver returns them (no Django converters)."""
     compiler = queryset.query.get_compiler(queryset.db)
-    sql, params = compiler.as_sql()
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:  # a condition that matches nothing (``pk__in=[]``): Django runs no query either
+        return []
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         return [tuple(row) for row in cursor.fetchall()]

@@ -187,6 +187,15 @@ def test_export_adapter_ids(api, library: Library):
     assert (manifest["counts"]["adapters"], manifest["counts"]["embeddings"]) == (1, 1)
 
 
+def test_export_of_no_adapter_ids_is_an_archive_without_adapters(api, library: Library):
+    """Found by the schema fuzzer: ``pk IN ()`` compiles to no query at all, and the stream broke mid-response."""
+    response = api.post(EXPORT, {"adapter_ids": [], "lora_embeddings": True, "generations": True}, format="json")
+    archive, manifest = read_archive(b"".join(response.streaming_content))
+    verify_members(archive, manifest)
+    assert (manifest["counts"]["adapters"], manifest["counts"]["embeddings"]) == (0, 0)
+    assert manifest["counts"]["generation_jobs"] == 2
+
+
 def test_read_only_key_may_not_export(read_only_key, db):
     from rest_framework.test import APIClient
 
