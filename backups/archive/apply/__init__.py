@@ -20,7 +20,7 @@ from backups.archive.apply.adapter_write import adapters_write
 from backups.archive.apply.context import DRY_RUN, MODES, ApplyContext, bulk_writes, place_all, staging_remove
 from backups.archive.apply.part_records import parts_check
 from backups.archive.apply.part_write import backends_write, parts_write
-from backups.archive.progress import ArchiveProgress
+from backups.archive.progress import ArchiveProgress, NoProgress
 from backups.archive.reader import ValidatedArchive
 
 __all__ = ["archive_apply"]
@@ -60,6 +60,7 @@ def archive_apply(
     staging = Path(settings.LORAFORGE_TMP_DIR) / f"import-{job_id}"
     with zipfile.ZipFile(archive.path) as opened:
         context = ApplyContext(archive=archive, zip=opened, mode=mode, now=timezone.now(), staging=staging)
+        context.progress = progress or NoProgress()
         try:
             plans = adapters_plan(context)
             checked = parts_check(context)
