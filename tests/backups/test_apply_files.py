@@ -153,3 +153,43 @@ def test_a_failure_during_the_apply_leaves_no_rows_and_no_files(folders, model_b
 
     assert table_rows() == rows
     assert listing(folders["data"], folders["loras"]) == files
+
+
+def test_a_matched_adapter_whose_file_is_gone_gets_it_back(folders, model_bytes, tmp_path):
+    original = folders["loras"] / "lost.safetensors"
+    adapter = AdapterFactory(file_path=str(original), sha256=sha(model_bytes), notes="mine")
+    report = apply(tmp_path, adapter_members(adapter, file=model_bytes, notes="theirs"))
+    row = Adapter.objects.get()
+    assert (report["adapters"][0]["status"], row.pk, row.notes) == ("updated", adapter.pk, "mine")
+    assert original.read_bytes() == model_bytes
+
+
+def test_replace_keeps_the_facts_of_the_rows_own_different_file(folders, model_bytes, tmp_path):
+    path = write_safetensors(folders["loras"] / "mine.safetensors", seed=9)
+    adapter = AdapterFactory(file_path=str(path), name="Same", version="v1", sha256="a" * 64, notes=None)
+    archived = AdapterFactory.build(name="Same", version="v1", sha256="b" * 64, file_path=str(path), notes="theirs")
+    apply(tmp_path, adapter_members(archived), mode="replace")
+    row = Adapter.objects.get()
+    assert (row.pk, row.sha256, row.notes, row.file_path) == (adapter.pk, "a" * 64, "theirs", str(path))
+
+
+def test_staged_bytes_are_reported_to_the_progress(folders, model_bytes, tmp_path):
+    from backups.archive.apply import archive_apply
+    from tests.backups.apply_archives import validated
+
+    adapter = AdapterFactory(file_path=str(folders["loras"] / "p.safetensors"), sha256=sha(model_bytes))
+    archive = validated(tmp_path / "p.zip", exported(adapter, file=model_bytes))
+    seen = []
+
+    class Progress:
+        def planned(self, total_bytes):
+            pass
+
+        def advance(self, nbytes, member):
+            seen.append((nbytes, member))
+
+        def cancelled(self):
+            return False
+
+    archive_apply(archive, mode="merge", job_id="p", progress=Progress())
+    assert sum(n for n, _member in seen) == len(model_bytes)

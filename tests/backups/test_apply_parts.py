@@ -216,3 +216,38 @@ def test_adapters_created_are_announced_for_the_recommendation_index(folders, ad
     finally:
         adapters_imported.disconnect(receiver)
     assert received == [adapter_id]
+
+
+def test_dry_run_of_every_part_writes_nothing_and_counts_the_records(folders, adapter, tmp_path, settings):
+    from tests.backups.apply_archives import listing, table_rows
+
+    settings.LORAFORGE_EMBEDDING_MODEL = "m"
+    job = make_job(NOW, "succeeded", seconds=1, adapters=[adapter])
+    result = GenerationResult(job=job, index=0, file="g/0.png", content_type="image/png", size_bytes=3)
+    session = RecommendationSession.objects.create(kind="similar", context_key="k")
+    preference = UserPreference.objects.create(preference_type="tag", preference_value="x", last_evidence_at=NOW)
+    sample = ResourceSample.objects.create(recorded_at=NOW, host="h", cpu_percent=1, memory_percent=2, memory_used_mb=3)
+    backend = GenerationBackend(name="gpu9", url="http://gpu9:7860", created_at=NOW, updated_at=NOW)
+    members = {
+        "embeddings/embeddings.jsonl": dump([embedding_record(adapter, "m")]),
+        "generations/jobs.jsonl": dump([job_record(job)]),
+        "generations/results.jsonl": dump([{**row_record(result), "member": image_member(job.pk, 0, "png")}]),
+        image_member(job.pk, 0, "png"): b"img",
+        "recommendations/sessions.jsonl": dump([row_record(session)]),
+        "recommendations/preferences.jsonl": dump([{**row_record(preference), "preference_value": "y"}]),
+        "analytics/resource_samples.jsonl": dump([{**row_record(sample, exclude={"id"}), "host": "other"}]),
+        BACKENDS: json.dumps([row_record(backend, exclude=BACKEND_PRIVATE)]).encode(),
+    }
+    job.delete()
+    session.delete()
+    rows, files = table_rows(), listing(folders["data"], folders["loras"])
+
+    report = apply(tmp_path, members, mode="dry-run")
+
+    assert report["status"] == "validated"
+    assert report["parts"] == {
+        "embeddings": 1, "generation_jobs": 1, "generation_results": 1, "sessions": 1, "preferences": 1,
+        "resource_samples": 1, "backends": 1,
+    }  # fmt: skip
+    assert table_rows() == rows
+    assert listing(folders["data"], folders["loras"]) == files

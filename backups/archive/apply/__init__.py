@@ -20,7 +20,7 @@ from backups.archive.apply.adapter_write import adapters_write
 from backups.archive.apply.context import DRY_RUN, MODES, ApplyContext, bulk_writes, place_all, staging_remove
 from backups.archive.apply.part_records import parts_check
 from backups.archive.apply.part_write import backends_write, parts_write
-from backups.archive.progress import ArchiveProgress
+from backups.archive.progress import ArchiveProgress, NoProgress
 from backups.archive.reader import ValidatedArchive
 
 __all__ = ["archive_apply"]
@@ -50,6 +50,15 @@ def _report(context: ApplyContext, plans: AdapterPlans, checked: dict[str, int])
     }
 
 
+def _bytes_to_copy(context: ApplyContext, plans: AdapterPlans) -> int:
+    """The adapter files the plan copies and every image of the archive (those whose result is inserted are)."""
+    members = context.archive.members
+    adapter_files = sum(
+        members[member].size for plan in plans.plans if plan.location for member, _final in plan.location.copies
+    )
+    return adapter_files + sum(members[name].size for name in context.archive.names_under("generations/images/"))
+
+
 def archive_apply(
     archive: ValidatedArchive, *, mode: str, job_id: str, progress: ArchiveProgress | None = None
 ) -> dict[str, Any]:
@@ -60,9 +69,12 @@ def archive_apply(
     staging = Path(settings.LORAFORGE_TMP_DIR) / f"import-{job_id}"
     with zipfile.ZipFile(archive.path) as opened:
         context = ApplyContext(archive=archive, zip=opened, mode=mode, now=timezone.now(), staging=staging)
+        context.progress = progress or NoProgress()
+        staging_remove(context)  # left by a run of this job that died: ours by its name
         try:
             plans = adapters_plan(context)
             checked = parts_check(context)
+            context.progress.planned(0 if mode == DRY_RUN else _bytes_to_copy(context, plans))
             if mode == DRY_RUN:
                 return _report(context, plans, checked)
             with bulk_writes(), transaction.atomic():

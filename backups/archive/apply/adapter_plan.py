@@ -21,6 +21,11 @@ LOCATION_FIELDS = frozenset(
     {"file_path", "json_file_path", "json_file_mtime", "json_file_size", "sidecars", "preview_path", "missing_since",
      "primary_file_local_path"}
 )  # fmt: skip
+# What the file on disk determines: a replace keeps the row's when its own, different file stays in place.
+FILE_IDENTITY = frozenset(
+    {"format", "file_size", "file_mtime", "sha256", "autov2", "autov3", "hash_status", "header_metadata",
+     "header_error", "network_dim", "network_alpha", "network_module", "output_name", "header_tags"}
+)  # fmt: skip
 # Never taken from a record for a matched row: identity, this host's bookkeeping and timestamps.
 KEPT = frozenset({"id", "created_at", "updated_at", "last_ingested_at", "usage_count", "last_used_at"})
 
@@ -79,12 +84,11 @@ def merge_changes(row: Adapter, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def replace_changes(row: Adapter, values: dict[str, Any]) -> dict[str, Any]:
-    """Replace: the archive's values, curation and ``locked_fields`` included; the row keeps id and created_at."""
-    return {
-        name: value
-        for name, value in values.items()
-        if name not in KEPT and name not in LOCATION_FIELDS and getattr(row, name) != value
-    }
+    """Replace: the archive's values, curation and ``locked_fields`` included; the row keeps id and created_at
+    (and the facts of its own file when that file is present and holds other content)."""
+    other_file = bool(row.sha256) and row.sha256 != values.get("sha256") and _file_present(row.file_path)
+    kept = KEPT | LOCATION_FIELDS | (FILE_IDENTITY if other_file else frozenset())
+    return {name: value for name, value in values.items() if name not in kept and getattr(row, name) != value}
 
 
 class Planner:

@@ -20,6 +20,7 @@ from django.db import connection, models
 
 from backups.archive.apply.fast import RowInserter
 from backups.archive.format import INVALID_RECORD, ArchiveError
+from backups.archive.progress import ArchiveProgress, NoProgress
 from backups.archive.reader import COPY_CHUNK, ValidatedArchive
 from backups.archive.records import RecordError
 
@@ -49,6 +50,7 @@ class ApplyContext:
     parts: dict[str, int] = field(default_factory=dict)
     placements: list[tuple[Path, Path]] = field(default_factory=list)  # (staged, final), moved after commit
     inserters: dict[Any, RowInserter] = field(default_factory=dict)
+    progress: ArchiveProgress = field(default_factory=NoProgress)
     _staged: int = 0
 
     @property
@@ -81,7 +83,9 @@ class ApplyContext:
         self._staged += 1
         staged = self.staging / f"{self._staged:08d}"
         with self.zip.open(member) as source, staged.open("xb") as sink:
-            shutil.copyfileobj(source, sink, COPY_CHUNK)
+            while chunk := source.read(COPY_CHUNK):
+                sink.write(chunk)
+                self.progress.advance(len(chunk), member)
         self.placements.append((staged, final))
 
 
