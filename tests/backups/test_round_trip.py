@@ -158,6 +158,7 @@ def _restore(backup: Any, mode: str) -> dict[str, Any]:
     restore_run(str(job.pk))
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
+    assert job.result is not None
     return dict(job.result)
 
 
