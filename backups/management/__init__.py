@@ -7,17 +7,17 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from backups.archive.console import ConsoleArchiveProgress
 from backups.models import Backup
-from backups.services.progress import ConsoleBytesProgress
 
 EXIT_OK, EXIT_FATAL = 0, 1
 NOT_FOUND = "No backup or archive file named {value}"
 
 
-def console_progress(command: Any, *, no_progress: bool) -> ConsoleBytesProgress:
+def console_progress(command: Any, *, no_progress: bool) -> ConsoleArchiveProgress:
     """A tqdm bar over bytes on the command's stderr, when it is a terminal and ``--no-progress`` was not given."""
     stream: IO[str] = getattr(command.stderr, "_out", sys.stderr)  # tqdm needs the raw stream, not the wrapper
-    return ConsoleBytesProgress(stream=stream, enabled=not no_progress and stream.isatty())
+    return ConsoleArchiveProgress(stream=stream, enabled=not no_progress and stream.isatty())
 
 
 def backup_or_file(value: str) -> Backup | Path | None:

@@ -4,17 +4,16 @@ left out (each named on stderr)."""
 
 from __future__ import annotations
 
-import sys
 import uuid
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 from django.core.management.base import CommandParser
 
 from adapters.models import Adapter
 from backups.archive.build import format_size
-from backups.archive.console import ConsoleArchiveProgress
 from backups.archive.format import COUNT_KEYS, ArchiveOptions
+from backups.management import console_progress
 from backups.services.exports import ExportedFile, export_file_name, export_to_file
 from loraforge.management import LoraforgeCommand
 
@@ -50,8 +49,7 @@ class Command(LoraforgeCommand):
             analytics=options["analytics"],
             adapter_ids=self._adapter_ids(options["adapter"]),
         )
-        stream: IO[str] = getattr(self.stderr, "_out", sys.stderr)  # tqdm needs the raw stream, not the wrapper
-        progress = ConsoleArchiveProgress(stream=stream, enabled=not options["no_progress"] and stream.isatty())
+        progress = console_progress(self, no_progress=options["no_progress"])
         try:
             exported = export_to_file(output, archive_options, progress=progress)
         except OSError as exc:
