@@ -108,18 +108,28 @@ class Planner:
         return sha.lower() if sha else None
 
     def plan_batch(self, records: list[AdapterRecord]) -> None:
-        ids = [record.values["id"] for record in records]
-        shas = [sha for sha in (self.sha_of(record) for record in records) if sha]
-        names = [record.values["name"] for record in records]
+        """Match a batch in three queries at most, each only for the records the previous one left unmatched."""
         rows = Adapter.objects.order_by()
-        by_id = {row.pk: row for row in rows.filter(pk__in=ids)}
-        by_sha = {row.sha256: row for row in rows.filter(sha256__in=shas).order_by("-created_at")}
-        by_key = {(row.name, row.version or ""): row for row in rows.filter(name__in=names)}
+        matched: dict[int, Adapter] = {}
+        by_id = {row.pk: row for row in rows.filter(pk__in=[record.values["id"] for record in records])}
+        for index, record in enumerate(records):
+            if record.values["id"] in by_id:
+                matched[index] = by_id[record.values["id"]]
+        shas = {index: self.sha_of(record) for index, record in enumerate(records) if index not in matched}
+        if any(shas.values()):
+            by_sha = {row.sha256: row for row in rows.filter(sha256__in=[s for s in shas.values() if s])}
+            matched.update({index: by_sha[sha] for index, sha in shas.items() if sha in by_sha})
+        rest = [index for index in range(len(records)) if index not in matched]
+        if rest:
+            by_key = {
+                (row.name, row.version or ""): row
+                for row in rows.filter(name__in=[records[index].values["name"] for index in rest])
+            }
+            matched.update({index: by_key[records[index].key] for index in rest if records[index].key in by_key})
         self.claims.prefetch([record.values["file_path"] for record in records])
-        for record in records:
-            sha = self.sha_of(record)
-            row = by_id.get(record.values["id"]) or (by_sha.get(sha) if sha else None) or by_key.get(record.key)
-            plan = self.plan_match(record, row) if row is not None else self.plan_new(record, sha)
+        for index, record in enumerate(records):
+            row = matched.get(index)
+            plan = self.plan_match(record, row) if row is not None else self.plan_new(record, self.sha_of(record))
             self.result.plans.append(plan)
 
     def plan_match(self, record: AdapterRecord, row: Adapter) -> AdapterPlan:

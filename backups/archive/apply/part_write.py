@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from adapters.models import Adapter
 from analytics.models import ResourceSample
@@ -133,7 +133,24 @@ def _link_rows(job_id: uuid.UUID, links_values: list[dict[str, Any]], links: Lin
     ]
 
 
+ANALYZE_FIRST = 10_000
+
+
+def _analyze_as_tables_grow(inserted: int, next_at: int) -> int:
+    """PostgreSQL: refresh the planner statistics of the jobs and links tables each time the rows inserted in this
+    transaction double. The rollup triggers join each batch's transition table with these tables; planned with
+    the statistics of a table that was (nearly) empty, each batch scanned the whole table: a restore of 1,000,000
+    jobs into an empty database took 686 s, with this 264 s. ANALYZE runs inside the transaction."""
+    if inserted < next_at or connection.vendor != "postgresql":
+        return next_at
+    with connection.cursor() as cursor:
+        tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (DeliveryJob, DeliveryJobAdapter))
+        cursor.execute(f"ANALYZE {tables}")
+    return inserted * 2
+
+
 def jobs_write(context: ApplyContext, links: Links) -> None:
+    inserted, analyze_at = 0, ANALYZE_FIRST
     for batch, present in _by_id(context, PART["generation_jobs"], DeliveryJob):
         jobs: list[dict[str, Any]] = []
         link_rows: list[dict[str, Any]] = []
@@ -152,6 +169,8 @@ def jobs_write(context: ApplyContext, links: Links) -> None:
         insert(context, DeliveryJob, jobs)
         insert(context, DeliveryJobAdapter, link_rows, without={"id"})
         context.count("generation_jobs", len(jobs))
+        inserted += len(jobs)
+        analyze_at = _analyze_as_tables_grow(inserted, analyze_at)
 
 
 def _image(context: ApplyContext, values: dict[str, Any], claimed: set[str]) -> None:
