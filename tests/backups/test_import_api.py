@@ -103,11 +103,13 @@ def post(client, *files: SimpleUploadedFile, config: Any = None, **extra: Any):
 
 
 def listing(*roots: Path) -> dict[str, str]:
-    """Every file under ``roots`` with its SHA-256 (the SQLite database's own files left out)."""
+    """Every file under ``roots`` with its SHA-256, the SQLite database's own files (``test_db.sqlite3``, its WAL and
+    shared memory) left out: never opened, since closing any descriptor of a database file drops this process's
+    POSIX locks on it, which corrupted the test database of the whole run."""
     found = {}
     for root in roots:
         for path in sorted(Path(root).rglob("*")):
-            if path.is_file() and not path.name.startswith("db.sqlite3"):
+            if path.is_file() and ".sqlite3" not in path.name:
                 found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 
