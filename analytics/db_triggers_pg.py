@@ -170,6 +170,17 @@ def postgres_statements() -> list[str]:
     return statements
 
 
+def switch_statements(enabled: bool) -> list[str]:
+    """``ALTER TABLE ... ENABLE|DISABLE TRIGGER`` of every rollup trigger: transactional, and it takes the tables'
+    SHARE ROW EXCLUSIVE lock (other writers wait, readers do not), where a DROP would block readers too."""
+    verb = "ENABLE" if enabled else "DISABLE"
+    return [
+        f"ALTER TABLE {table} {verb} TRIGGER analytics_{short}_{event}"
+        for table, short in ((JOBS, "jobs"), (LINKS, "links"))
+        for event in (*EVENTS, "truncate")
+    ]
+
+
 def drop_statements() -> list[str]:
     statements = []
     for table, short in ((JOBS, "jobs"), (LINKS, "links")):

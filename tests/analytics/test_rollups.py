@@ -189,3 +189,37 @@ def test_a_flush_empties_the_rollups(adapters):
     make_job(NOW - timedelta(hours=2), "failed", error_code="timeout", error="t/o", adapters=adapters)
     call_command("flush", interactive=False, verbosity=0)
     assert rollup_rows() == {"jobs": [], "errors": [], "adapter_hours": [], "adapter_days": []}
+
+
+def test_a_suspended_bulk_load_ends_with_exact_rollups_and_the_triggers_on(adapters):
+    from django.db import transaction
+
+    from analytics.rollups import rollups_suspended
+
+    make_job(NOW, "succeeded", seconds=1.0, adapters=adapters[:1])
+    with transaction.atomic(), rollups_suspended():
+        make_job(NOW, "failed", error_code="timeout", error="t/o", adapters=adapters[1:])
+        make_job(NOW - timedelta(days=2), "succeeded", seconds=3.0, adapters=adapters)
+        assert JobHourRollup.objects.get(bucket=NOW.replace(minute=0)).total == 1, "the triggers are off meanwhile"
+    assert JobHourRollup.objects.get(bucket=NOW.replace(minute=0)).total == 2
+    make_job(NOW, "succeeded", seconds=1.0, adapters=adapters[:2])
+    assert JobHourRollup.objects.get(bucket=NOW.replace(minute=0)).total == 3, "and on again after"
+    assert_exact()
+
+
+def test_a_failed_bulk_load_rolls_the_switch_back_with_its_rows(adapters):
+    from django.db import transaction
+
+    from analytics.rollups import rollups_suspended
+
+    def failed_load() -> None:
+        with transaction.atomic(), rollups_suspended():
+            make_job(NOW, "succeeded", seconds=1.0, adapters=adapters[:1])
+            raise RuntimeError("the load failed")
+
+    with pytest.raises(RuntimeError):
+        failed_load()
+    assert not DeliveryJob.objects.exists()
+    make_job(NOW, "succeeded", seconds=1.0, adapters=adapters[:1])
+    assert JobHourRollup.objects.get(bucket=NOW.replace(minute=0)).total == 1, "the triggers are still on"
+    assert_exact()

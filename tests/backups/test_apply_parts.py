@@ -75,7 +75,15 @@ def job_record(job):
     return record
 
 
-def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_exact(folders, adapter, tmp_path):
+@pytest.mark.parametrize("bulk", [False, True], ids=["triggers", "bulk-load"])
+def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_exact(
+    folders, adapter, tmp_path, monkeypatch, bulk
+):
+    """Both ways of keeping the rollups: the triggers per statement, or (a large load against what is there) the
+    triggers off, a rebuild, the triggers on again."""
+    from backups.archive.apply import part_write
+
+    monkeypatch.setattr(part_write, "BULK_JOBS", 1 if bulk else 10**9)
     archived = AdapterFactory(file_path="/elsewhere/a.safetensors", sha256=adapter.sha256)  # same file, other id
     jobs = [make_job(NOW, "succeeded", seconds=2, adapters=[archived]), make_job(NOW, "failed", error_code="x")]
     records = [job_record(job) for job in jobs]
@@ -96,6 +104,8 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
     rollups_rebuild()
     assert rollup_rows() == incremental
     assert incremental["adapter_days"][0][1:] == (adapter.pk, 1, 1, 0)
+    make_job(NOW, "succeeded", seconds=2, adapters=[adapter])  # the triggers are on after the import
+    assert rollup_rows()["adapter_days"][0][1:] == (adapter.pk, 2, 2, 0)
 
 
 def test_jobs_present_are_kept_by_merge_and_overwritten_by_replace(folders, tmp_path):

@@ -73,7 +73,7 @@ def archive_apply(
         staging_remove(context)  # left by a run of this job that died: ours by its name
         try:
             plans = adapters_plan(context)
-            checked = parts_check(context)
+            checked = context.part_records = parts_check(context)
             context.progress.planned(0 if mode == DRY_RUN else _bytes_to_copy(context, plans))
             if mode == DRY_RUN:
                 return _report(context, plans, checked)

@@ -48,6 +48,7 @@ class ApplyContext:
     staging: Path
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, int] = field(default_factory=dict)
+    part_records: dict[str, int] = field(default_factory=dict)  # records per part in the archive (the plan's count)
     placements: list[tuple[Path, Path]] = field(default_factory=list)  # (staged, final), moved after commit
     inserters: dict[Any, RowInserter] = field(default_factory=dict)
     progress: ArchiveProgress = field(default_factory=NoProgress)

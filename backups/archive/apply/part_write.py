@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.db import connection, models
 
 from adapters.models import Adapter
 from analytics.models import ResourceSample
+from analytics.rollups import rollups_suspended
 from backups.archive.apply.context import ApplyContext, batched, insert, record_error
 from backups.archive.apply.part_records import BACKENDS_PART, PARTS, Part, part_values
 from backups.archive.records import RecordError
@@ -147,6 +149,16 @@ def _analyze_as_tables_grow(inserted: int, next_at: int) -> int:
         tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (DeliveryJob, DeliveryJobAdapter))
         cursor.execute(f"ANALYZE {tables}")
     return inserted * 2
+
+
+BULK_JOBS = 10_000  # an archive with at least this many jobs, and at least half as many as the database holds ...
+
+
+def _bulk_load(context: ApplyContext) -> bool:
+    """... is loaded with the analytics triggers off and the rollups rebuilt after (``rollups_suspended``): 1,000,000
+    jobs into an empty SQLite database spent most of their time in the per-row triggers."""
+    archived = context.part_records.get("generation_jobs", 0)
+    return archived >= BULK_JOBS and archived * 2 >= DeliveryJob.objects.count()
 
 
 def jobs_write(context: ApplyContext, links: Links) -> None:
@@ -308,7 +320,8 @@ def parts_write(
         backend_ids=set(GenerationBackend.objects.values_list("pk", flat=True)),
     )
     embeddings_write(context, links)
-    jobs_write(context, links)
+    with rollups_suspended() if _bulk_load(context) else nullcontext():
+        jobs_write(context, links)
     results_write(context)
     sessions_write(context, links)
     feedback_write(context, links)
