@@ -83,7 +83,15 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
     triggers off, a rebuild, the triggers on again."""
     from backups.archive.apply import part_write
 
-    monkeypatch.setattr(part_write, "BULK_JOBS", 1 if bulk else 10**9)
+    monkeypatch.setattr(part_write, "BULK_JOBS", 0 if bulk else 10**9)
+    suspensions: list[bool] = []
+    suspend = part_write.rollups_suspended
+
+    def spy() -> object:
+        suspensions.append(True)
+        return suspend()
+
+    monkeypatch.setattr(part_write, "rollups_suspended", spy)
     archived = AdapterFactory(file_path="/elsewhere/a.safetensors", sha256=adapter.sha256)  # same file, other id
     jobs = [make_job(NOW, "succeeded", seconds=2, adapters=[archived]), make_job(NOW, "failed", error_code="x")]
     records = [job_record(job) for job in jobs]
@@ -104,6 +112,7 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
     rollups_rebuild()
     assert rollup_rows() == incremental
     assert incremental["adapter_days"][0][1:] == (adapter.pk, 1, 1, 0)
+    assert suspensions == ([True] if bulk else [])
     make_job(NOW, "succeeded", seconds=2, adapters=[adapter])  # the triggers are on after the import
     assert rollup_rows()["adapter_days"][0][1:] == (adapter.pk, 2, 2, 0)
 
