@@ -86,10 +86,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
 
 
-def archive_validate(path: Path, *, progress: ArchiveProgress | None = None) -> ValidatedArchive:
-    """Check ``path`` per SPEC 6.10.2 steps 2-8; the validated archive, or ``ArchiveError`` at the first failure."""
+def archive_validate(
+    path: Path, *, progress: ArchiveProgress | None = None, max_members: int | None = None
+) -> ValidatedArchive:
+    """Check ``path`` per SPEC 6.10.2 steps 2-8; the validated archive, or ``ArchiveError`` at the first failure.
+    ``max_members`` replaces ``LORAFORGE_IMPORT_MAX_MEMBERS`` for an archive whose size LoRAForge knows already (a
+    stored backup whose SHA-256 matched its row: one library of 100,000 adapters holds more members than that)."""
     progress = progress or NoProgress()
-    with _open_zip(path) as archive:
+    limit = settings.LORAFORGE_IMPORT_MAX_MEMBERS if max_members is None else max_members
+    with _open_zip(path, limit) as archive:
         infos = archive.infolist()
         _check_names(infos)
         _check_kinds(infos)
@@ -113,10 +118,10 @@ def shown(name: str) -> str:
 # --- step 2: a ZIP, with a bounded number of members ------------------------------------------------
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
+def _open_zip(path: Path, limit: int) -> zipfile.ZipFile:
     try:
         with path.open("rb") as stream:
-            _count_members(stream, settings.LORAFORGE_IMPORT_MAX_MEMBERS)
+            _count_members(stream, limit)
         return zipfile.ZipFile(path)
     except ArchiveError:
         raise

@@ -69,13 +69,15 @@ def archive_import_file(
     mode: str,
     job: BackgroundJob | None = None,
     progress: ArchiveProgress | None = None,
+    max_members: int | None = None,
 ) -> dict[str, Any]:
-    """Validate ``path`` (SPEC 6.10.2) and apply it (6.10.3); the per-file result of SPEC 5.9.
+    """Validate ``path`` (SPEC 6.10.2) and apply it (6.10.3); the per-file result of SPEC 5.9. ``max_members``:
+    see ``archive_validate``.
 
     A validation failure, or a record refused by the apply before it writes, is the result ``status: "error"``
     with the SPEC's message; nothing is written then. Other exceptions propagate (the caller decides)."""
     try:
-        archive = archive_validate(path, progress=progress)
+        archive = archive_validate(path, progress=progress, max_members=max_members)
         from backups.archive.apply import archive_apply  # the apply phase (SPEC 6.10.3), in its own module
 
         job_id = str(job.pk) if job is not None else uuid.uuid4().hex

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from backups.archive.format import BACKUP_FILE_MISSING, BACKUP_NOT_COMPLETED, BACKUP_NOT_FOUND, ArchiveError
 from backups.archive.progress import ArchiveProgress
@@ -61,10 +62,10 @@ def backup_file_problem(backup: Backup) -> str | None:
     return None
 
 
-def archive_check(path: Path) -> tuple[ValidatedArchive | None, list[str]]:
+def archive_check(path: Path, *, max_members: int | None = None) -> tuple[ValidatedArchive | None, list[str]]:
     """Every member re-read against the manifest (``archive_validate``): the validated archive, or its problem."""
     try:
-        return archive_validator()(path), []
+        return archive_validator()(path, max_members=max_members), []
     except ArchiveError as exc:
         return None, [str(exc)]
 
@@ -75,7 +76,8 @@ def backup_check(backup: Backup) -> tuple[ValidatedArchive | None, list[str]]:
     path = backup_path(backup)
     if problem in (BACKUP_NOT_COMPLETED, BACKUP_FILE_MISSING) or path is None:
         return None, [str(problem or BACKUP_FILE_MISSING)]
-    archive, problems = archive_check(path)
+    # an untouched file gets the bound of its own manifest's counts; a tampered one the setting's
+    archive, problems = archive_check(path, max_members=None if problem else backup_member_bound(backup))
     return archive, ([problem] if problem else []) + problems
 
 
@@ -115,12 +117,17 @@ def restore_run(job_id: uuid.UUID | str, *, progress: ArchiveProgress | None = N
     if isinstance(source, str):
         job_fail(job, source, result=_error_result(job.params, source))
         return job
-    path, display_name = source
+    path, display_name, max_members = source
     with JobProgressReporter(job) as reporter:
         reading = JobArchiveProgress(reporter, verb="Restoring", console=progress, phases=2)
         try:
             result = archive_importer()(
-                path, display_name=display_name, mode=job.params.get("mode", "merge"), job=job, progress=reading
+                path,
+                display_name=display_name,
+                mode=job.params.get("mode", "merge"),
+                job=job,
+                progress=reading,
+                max_members=max_members,
             )
         except SoftTimeLimitExceeded:
             job_fail(job, TIME_LIMIT_EXCEEDED)
@@ -133,11 +140,16 @@ def restore_run(job_id: uuid.UUID | str, *, progress: ArchiveProgress | None = N
     return job
 
 
-def _restore_source(params: Mapping[str, Any]) -> tuple[Path, str] | str:
-    """The file to import and its display name, or why there is none (a tampered backup is never imported)."""
+FIXED_MEMBERS = 16  # the JSON Lines members and the manifest (SPEC 6.10.1 lists 10)
+
+
+def _restore_source(params: Mapping[str, Any]) -> tuple[Path, str, int | None] | str:
+    """The file to import, its display name and its member bound, or why there is none (a tampered backup is never
+    imported). A file named by path is any archive: ``LORAFORGE_IMPORT_MAX_MEMBERS`` bounds it. A stored backup
+    whose SHA-256 matched its row is bounded by the members its own manifest counted (at least the setting)."""
     if params.get("path"):
         path = Path(params["path"])
-        return (path, path.name) if path.is_file() else BACKUP_FILE_MISSING
+        return (path, path.name, None) if path.is_file() else BACKUP_FILE_MISSING
     backup = Backup.objects.filter(pk=str(params.get("backup_id") or "")).first() if params.get("backup_id") else None
     if backup is None:
         return BACKUP_NOT_FOUND
@@ -146,7 +158,14 @@ def _restore_source(params: Mapping[str, Any]) -> tuple[Path, str] | str:
         return problem
     stored = backup_path(backup)
     assert stored is not None
-    return stored, str(backup.file_name)
+    return stored, str(backup.file_name), backup_member_bound(backup)
+
+
+def backup_member_bound(backup: Backup) -> int:
+    """The most members a backup written by LoRAForge can hold: one per counted item (an adapter record, a file, an
+    image ...) plus the fixed JSON members, never below ``LORAFORGE_IMPORT_MAX_MEMBERS``."""
+    counted = sum(value for value in (backup.counts or {}).values() if isinstance(value, int) and value > 0)
+    return max(settings.LORAFORGE_IMPORT_MAX_MEMBERS, counted + FIXED_MEMBERS)
 
 
 def _error_result(params: Mapping[str, Any], message: str) -> dict[str, Any]:

@@ -110,3 +110,27 @@ def test_a_tampered_backup_restores_nothing(folders, sent_tasks, backup_dir):
     assert str(job.error).startswith("Backup file does not match its recorded SHA-256")
     assert {label: rows for label, rows in table_rows().items() if label != "loraforge.BackgroundJob"} == rows
     assert listing(folders["loras"], folders["media"], folders["tmp"]) == files
+
+
+def test_a_backup_with_more_members_than_the_import_limit_restores_and_verifies(
+    folders, sent_tasks, backup_dir, settings
+):
+    """A library larger than ``LORAFORGE_IMPORT_MAX_MEMBERS`` (100,000 adapters make more members than that): its own
+    untouched backup is bounded by the members the backup counted; the same file given as a path is refused."""
+    from backups.services.restore import backup_verify, file_restore_start
+
+    adapters = _library(folders["loras"], count=3)
+    before = _rows()
+    backup = completed_backup("full")
+    settings.LORAFORGE_IMPORT_MAX_MEMBERS = 3  # the archive holds 3 records, 3 files and its JSON members
+    adapters[0].delete()
+
+    assert backup_verify(backup) == []
+    job = _restore(backup, "merge", sent_tasks)
+    assert job.status == "succeeded", job.error
+    assert _rows() == before
+
+    by_path = file_restore_start(stored_file(backup), mode="dry-run", created_via="cli")
+    restore_run(str(by_path.pk))
+    by_path.refresh_from_db()
+    assert (by_path.status, by_path.error) == ("failed", "Archive has too many members")
