@@ -225,7 +225,7 @@ def bench_files(gib: float, count: int, work: Path) -> dict[str, Any]:
     server = start_server(env, port)
     try:
         ids = _adapter_ids(port, key)
-        body = {"loras": True, "lora_files": True, "lora_metadata": True}
+        body = {"loras": True, "lora_files": True, "lora_metadata": True, "max_size_mb": 1_048_576}
         runs = []
         for label, selected in (("half", ids[: len(ids) // 2]), ("all", None)):
             target = work / f"export-{label}.zip"
@@ -242,6 +242,7 @@ def bench_files(gib: float, count: int, work: Path) -> dict[str, Any]:
         server.wait(timeout=30)
     archive = work / "export-all.zip"
     target_env = base_env(work / "data-import", work / "loras-import")
+    target_env["LORAFORGE_MAX_UPLOAD_MB"] = str(int(archive.stat().st_size / MIB) + 64)  # 2 GiB exceeds the default
     target_key = api_key(target_env)
     port = free_port()
     server = start_server(target_env, port)
