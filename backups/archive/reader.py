@@ -1,11 +1,10 @@
-"""Reading a validated archive (SPEC 6.10): members by name, JSON and JSON Lines records, streamed copies to
-paths LoRAForge computed. Only ``backups.archive.validate.archive_validate`` builds a ``ValidatedArchive``; nothing
-reads an archive that did not pass validation."""
+"""Reading a validated archive (SPEC 6.10): members by name, JSON and JSON Lines records. Only
+``backups.archive.validate.archive_validate`` builds a ``ValidatedArchive``; nothing reads an archive that did not
+pass validation."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from typing import IO, Any
 
 from backups.archive.format import ArchiveError, MemberEntry
 
-COPY_CHUNK = 1024 * 1024
+COPY_CHUNK = 1024 * 1024  # bytes per read when a member is copied out
 
 
 @dataclass
@@ -62,8 +61,3 @@ class ValidatedArchive:
                     yield number, json.loads(line)
                 except (UnicodeDecodeError, ValueError) as exc:
                     raise ArchiveError(f"Invalid JSON in {name} line {number}") from exc
-
-    def copy_to(self, name: str, target: Path) -> None:
-        """Stream member ``name`` into ``target`` (a path LoRAForge computed, never one read from the archive)."""
-        with self.open(name) as source, target.open("xb") as sink:
-            shutil.copyfileobj(source, sink, COPY_CHUNK)
