@@ -14,6 +14,9 @@ from typing import Any
 
 from backups.archive.format import COUNT_KEYS, FORMAT, FORMAT_VERSION, MANIFEST
 
+# The smallest valid archive's members, beside which the broken ones put their one bad member.
+GOOD = {"adapters/a/adapter.json": b'{"name": "a"}', "config/backends.json": b"[]"}
+
 
 def jsonl(records: Iterable[Mapping[str, Any]]) -> bytes:
     return b"".join(json.dumps(record).encode() + b"\n" for record in records)
@@ -55,4 +58,20 @@ def make_archive(
         if with_manifest:
             body = manifest if isinstance(manifest, bytes) else json.dumps(manifest or manifest_for(members)).encode()
             archive.writestr(MANIFEST, body)
+    return path
+
+
+def with_member(tmp_path: Path, name: str, data: bytes = b"x", **info: object) -> Path:
+    """A valid archive (``GOOD``) plus one extra member listed in the manifest, its ``ZipInfo`` given ``info``
+    (``external_attr`` for a symlink, ``compress_type``...)."""
+    members = {**GOOD, name: data}
+    path = tmp_path / "archive.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            entry = zipfile.ZipInfo(member)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            for key, value in (info if member == name else {}).items():
+                setattr(entry, key, value)
+            archive.writestr(entry, content)
+        archive.writestr(MANIFEST, json.dumps(manifest_for(members)))
     return path

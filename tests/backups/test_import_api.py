@@ -14,7 +14,6 @@ import stat
 import sys
 import time
 import types
-import zipfile
 from collections import namedtuple
 from pathlib import Path
 from typing import Any
@@ -27,17 +26,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.middleware.csrf import _get_new_csrf_string
 from rest_framework.test import APIClient, APIRequestFactory
 
-from backups.archive.format import MANIFEST
 from backups.views.imports import ImportView
 from loraforge.models import BackgroundJob
-from tests.backups.archives import make_archive, manifest_for
+from tests.backups.archives import GOOD, make_archive, manifest_for, with_member
 from tests.backups.forge import DEFLATED, MiB, RawMember, manifest_member, raw_zip, zeros_bomb
 from tests.progress_events import EventRecorder, job_events
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/import"
-GOOD = {"adapters/a/adapter.json": b'{"name": "a"}', "config/backends.json": b"[]"}
 DATA_APPS = ("adapters", "deliveries", "generation", "recommendations", "analytics", "backups")
 
 
@@ -130,17 +127,7 @@ def uploads_left(upload_dir: Path) -> list[Path]:
 
 
 def _zip_with(tmp_path: Path, name: str, data: bytes = b"x", **info: Any) -> bytes:
-    members = {**GOOD, name: data}
-    path = tmp_path / "bad.zip"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, content in members.items():
-            entry = zipfile.ZipInfo(member)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            for key, value in (info if member == name else {}).items():
-                setattr(entry, key, value)
-            archive.writestr(entry, content)
-        archive.writestr(MANIFEST, json.dumps(manifest_for(members)))
-    return path.read_bytes()
+    return with_member(tmp_path, name, data, **info).read_bytes()
 
 
 def _raw(tmp_path: Path, *members: RawMember) -> bytes:

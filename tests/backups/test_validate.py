@@ -18,32 +18,15 @@ import pytest
 from backups.archive.format import MANIFEST, ArchiveError, ArchiveOptions
 from backups.archive.progress import ArchiveCancelled
 from backups.archive.validate import archive_validate
-from tests.backups.archives import make_archive, manifest_for
+from tests.backups.archives import GOOD, make_archive, manifest_for, with_member
 from tests.backups.forge import DEFLATED, MiB, RawMember, manifest_member, raw_deflate, raw_zip, zeros_bomb
 from tests.processes import REPO_ROOT
-
-GOOD = {"adapters/a/adapter.json": b'{"name": "a"}', "config/backends.json": b"[]"}
 
 
 def refused(path: Path) -> str:
     with pytest.raises(ArchiveError) as caught:
         archive_validate(path)
     return str(caught.value)
-
-
-def with_member(tmp_path: Path, name: str, data: bytes = b"x", **info: object) -> Path:
-    """A valid archive plus one extra member (listed in the manifest), written by zipfile with ``info``."""
-    members = {**GOOD, name: data}
-    path = tmp_path / "archive.zip"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, content in members.items():
-            entry = zipfile.ZipInfo(member)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            for key, value in (info if member == name else {}).items():
-                setattr(entry, key, value)
-            archive.writestr(entry, content)
-        archive.writestr(MANIFEST, json.dumps(manifest_for(members)))
-    return path
 
 
 # --- a valid archive --------------------------------------------------------------------------------
