@@ -6,6 +6,11 @@ streamed HTTP response. Both run the same steps: each step writes at most one ch
 grow with the archive. Rows are read in keyset pages of a bounded size (never a whole table in memory); the links of
 a page of jobs are read with one query per page.
 
+A LoRA file's SHA-256 is not recomputed when the scan cache (``ScannedFile``) holds it for the file's current size
+and mtime, the test the scanner itself trusts (SPEC 6.6.3); if the file's ``fstat`` differs after the copy, the
+archive is abandoned rather than listed with a digest its bytes may not have. Only the CRC-32 that ZIP needs is
+computed for those files: through the server, the SHA-256 was a third of the export's CPU.
+
 A member's record names the members written for it (``file_member``, ``sidecar_members``, ``preview_member``,
 a result's ``member``), so files are written before the record that lists them: a file that cannot be read is left
 out of the record too, and the archive stays consistent.
@@ -14,9 +19,11 @@ out of the record too, and the archive stays consistent.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,7 +31,7 @@ from django.db import models
 from django.utils import timezone
 
 import loraforge
-from adapters.models import Adapter
+from adapters.models import Adapter, ScannedFile
 from analytics.models import ResourceSample
 from backups.archive import format as fmt
 from backups.archive.estimate import (
@@ -153,18 +160,22 @@ class ArchiveBuild:
             yield from self.backends()
 
     # --- members --------------------------------------------------------------------------------------
-    def file(self, name: str, path: Path) -> Iterator[bool]:
+    def file(self, name: str, path: Path, *, known: KnownDigest | None = None) -> Iterator[bool]:
         """Copy ``path`` (a file inside a LoRA folder or the media root) into stored member ``name``; yields
-        after each chunk, and finally True when the member was written (False: missing or unreadable)."""
+        after each chunk, and finally True when the member was written (False: missing or unreadable). ``known``:
+        the scan cache's digest of the file, used when the file's size and mtime are still the cached ones."""
         opened = open_regular_file(path)
         if opened is None:
             yield False
             return
-        handle, size = opened
+        handle, status = opened
+        sha256 = known.sha256 if known is not None and known.matches(status) else None
         with handle:
-            for nbytes in self.writer.write_file(name, handle, size):
+            for nbytes in self.writer.write_file(name, handle, status.st_size, sha256=sha256):
                 self.advance(nbytes, name)
                 yield False
+            if sha256 is not None and not known_unchanged(status, os.fstat(handle.fileno())):
+                raise FileChangedError(f"{path} changed while it was being archived")
         yield True
 
     def jsonl(
@@ -204,14 +215,17 @@ class ArchiveBuild:
         encoder = RowEncoder(Adapter, exclude=ADAPTER_DERIVED)
         columns = {name: index for index, name in enumerate(encoder.attnames)}
         for page in encoder.pages(adapter_queryset(self.options), PAGE):
+            known = scanned_digests(row[columns["file_path"]] for row in page) if self.options.lora_files else {}
             for row in page:
-                yield from self.adapter(encoder, row, columns)
+                yield from self.adapter(encoder, row, columns, known)
 
-    def adapter(self, encoder: RowEncoder, row: tuple[Any, ...], columns: dict[str, int]) -> Iterator[None]:
+    def adapter(
+        self, encoder: RowEncoder, row: tuple[Any, ...], columns: dict[str, int], known: dict[str, KnownDigest]
+    ) -> Iterator[None]:
         adapter_id = str(uuid.UUID(str(row[columns["id"]])))
         members: dict[str, Any] = {"file_member": None, "sidecar_members": [], "preview_member": None}
         if self.options.lora_files or self.options.lora_metadata:
-            members = yield from self.adapter_files(adapter_id, _file_columns(row, columns))
+            members = yield from self.adapter_files(adapter_id, _file_columns(row, columns), known)
         text = encoder.encode(row)[:-1] + "," + dumps(members).decode("utf-8")[1:]
         name = fmt.adapter_record_member(adapter_id)
         data = text.encode("utf-8")
@@ -220,7 +234,9 @@ class ArchiveBuild:
         self.counts["adapters"] += 1
         yield
 
-    def adapter_files(self, adapter_id: str, row: dict[str, Any]) -> Generator[None, None, dict[str, Any]]:
+    def adapter_files(
+        self, adapter_id: str, row: dict[str, Any], known: dict[str, KnownDigest]
+    ) -> Generator[None, None, dict[str, Any]]:
         """Copy the adapter's selected files; evaluates to the record's ``*_member`` keys naming those written."""
         paths = adapter_file_paths(
             row, self.folders, model=self.options.lora_files, metadata=self.options.lora_metadata
@@ -228,7 +244,8 @@ class ArchiveBuild:
         members: dict[str, Any] = {"file_member": None, "sidecar_members": [], "preview_member": None}
         if self.options.lora_files:
             member = fmt.adapter_file_member(adapter_id, Path(row["file_path"]).name)
-            if paths.model is not None and (yield from self.copied(member, paths.model)):
+            digest = known.get(row["file_path"])
+            if paths.model is not None and (yield from self.copied(member, paths.model, known=digest)):
                 members["file_member"] = member
                 self.counts["lora_files"] += 1
             else:
@@ -247,10 +264,10 @@ class ArchiveBuild:
                 self.counts["previews"] += 1
         return members
 
-    def copied(self, member: str, path: Path) -> Generator[None, None, bool]:
+    def copied(self, member: str, path: Path, *, known: KnownDigest | None = None) -> Generator[None, None, bool]:
         """``yield from`` it: copies the file, yielding between chunks; evaluates to whether it was written."""
         written = False
-        for written in self.file(member, path):
+        for written in self.file(member, path, known=known):
             if not written:
                 yield
         return written
@@ -319,6 +336,37 @@ class ArchiveBuild:
         self.writer.write_bytes(fmt.BACKENDS, data)
         self.advance(len(data), fmt.BACKENDS)
         yield
+
+
+class FileChangedError(RuntimeError):
+    """A file whose cached digest was used changed while it was copied."""
+
+
+@dataclass(frozen=True)
+class KnownDigest:
+    """A scan cache row's digest of a file and the ``stat`` it was computed for."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    def matches(self, status: os.stat_result) -> bool:
+        return self.size == status.st_size and self.mtime_ns == status.st_mtime_ns
+
+
+def known_unchanged(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+
+
+def scanned_digests(paths: Iterable[Any]) -> dict[str, KnownDigest]:
+    """The scan cache's digests of ``paths``, by path (one query)."""
+    wanted = [path for path in paths if isinstance(path, str) and path]
+    rows = ScannedFile.objects.filter(path__in=wanted, sha256__isnull=False).order_by()
+    return {
+        path: KnownDigest(size, mtime_ns, sha256)
+        for path, size, mtime_ns, sha256 in rows.values_list("path", "size", "mtime_ns", "sha256")
+        if sha256
+    }
 
 
 def links_of(page: list[tuple[Any, ...]], *, dated: bool) -> models.QuerySet[DeliveryJobAdapter]:

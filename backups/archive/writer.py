@@ -9,7 +9,10 @@ data descriptors after each member instead of seeking back to patch its local he
 
 Speed: ``zipfile`` computes a CRC-32 of every chunk and writes it; this writer adds a SHA-256 of the same chunk.
 Both ``zlib.crc32`` and ``hashlib`` release the GIL on large buffers, so the digest of a chunk runs on a second
-thread while the main thread writes it (at most ``HASH_AHEAD`` chunks in flight, so memory stays bounded).
+thread while the main thread writes it (at most ``HASH_AHEAD`` chunks in flight, so memory stays bounded). A file
+whose SHA-256 the caller already knows (``write_file(..., sha256=...)``: the catalogue's hash of an unchanged LoRA
+file) gets only its CRC-32 computed: SHA-256 is the most expensive thing the writer does (about 1.7 GiB/s against
+3.5 for CRC-32 on this project's machines).
 """
 
 from __future__ import annotations
@@ -68,8 +71,9 @@ class _Digest:
     """The SHA-256 (and, for a stored file, the CRC-32) of a member, fed in order; large chunks are digested on
     the writer's hashing thread while the caller writes them."""
 
-    def __init__(self, executor: ThreadPoolExecutor, *, crc: bool = False) -> None:
+    def __init__(self, executor: ThreadPoolExecutor, *, crc: bool = False, sha256: str | None = None) -> None:
         self._hash = hashlib.sha256()
+        self._known = sha256  # the digest, when the caller knows it: not recomputed
         self._executor = executor
         self._pending: deque[Future[None]] = deque()
         self._with_crc = crc
@@ -77,7 +81,8 @@ class _Digest:
         self.size = 0
 
     def _digest(self, data: bytes | memoryview) -> None:
-        self._hash.update(data)
+        if self._known is None:
+            self._hash.update(data)
         if self._with_crc:
             self.crc = zlib.crc32(data, self.crc)
 
@@ -96,7 +101,7 @@ class _Digest:
 
     def hexdigest(self) -> str:
         self.finish()
-        return self._hash.hexdigest()
+        return self._known or self._hash.hexdigest()
 
 
 class MemberStream:
@@ -170,9 +175,11 @@ class ArchiveWriter:
             stream.write(data)
         return self.members[-1]
 
-    def write_file(self, name: str, source: BinaryIO, size: int) -> Iterator[int]:
+    def write_file(self, name: str, source: BinaryIO, size: int, *, sha256: str | None = None) -> Iterator[int]:
         """Copy an open file into a stored member in ``CHUNK``-sized pieces, yielding each piece's length (the
         caller reports progress and may stop between pieces). ``size`` comes from ``fstat`` and decides ZIP64.
+        ``sha256``: the file's digest when the caller knows it (then only the CRC-32 is computed); the caller
+        answers for it matching the bytes copied.
 
         ``zipfile`` would compute the CRC-32 of each piece on this thread before writing it; here the hashing
         thread computes it with the SHA-256, so this thread only reads and writes (profiled: with the CRC on this
@@ -190,7 +197,7 @@ class ArchiveWriter:
         info.header_offset = sink.tell()
         sink.write(info.FileHeader(zip64))
         archive._writing = True
-        digest = _Digest(self._executor, crc=True)
+        digest = _Digest(self._executor, crc=True, sha256=sha256)
         for chunk in self._chunks(source):
             digest.update(chunk)
             sink.write(chunk)
@@ -240,8 +247,9 @@ class ArchiveWriter:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def open_regular_file(path: Path) -> tuple[BinaryIO, int] | None:
-    """``(open file, size)`` for a regular file (symlinks followed), or None when it is missing or unreadable."""
+def open_regular_file(path: Path) -> tuple[BinaryIO, os.stat_result] | None:
+    """``(open file, its fstat)`` for a regular file (symlinks followed), or None when it is missing or
+    unreadable."""
     try:
         handle = path.open("rb", buffering=0)
     except OSError:
@@ -254,7 +262,7 @@ def open_regular_file(path: Path) -> tuple[BinaryIO, int] | None:
     if not stat.S_ISREG(status.st_mode):
         handle.close()
         return None
-    return handle, status.st_size
+    return handle, status
 
 
 def _now_zip() -> tuple[int, int, int, int, int, int]:
