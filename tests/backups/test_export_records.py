@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from django.db import models
+from django.db import connection, models
 
 from adapters.models import Adapter
 from analytics.models import ResourceSample
@@ -65,3 +65,28 @@ def test_a_column_without_an_encoder_is_refused():
 
     with pytest.raises(TypeError, match=r"No archive encoder for Odd\.amount"):
         RowEncoder(Odd)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 5, 2, 8, 0, 0, 123400, tzinfo=UTC),  # PostgreSQL prints ".1234": the record has six digits
+        datetime(2024, 5, 2, 8, 0, 0, 100000, tzinfo=UTC),
+        datetime(2024, 5, 2, 8, 0, 0, 1, tzinfo=UTC),
+        datetime(2024, 5, 2, 8, 0, 0, tzinfo=UTC),  # no fraction at all, as isoformat() writes it
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+    ids=["trailing-zeros", "one-digit", "one-microsecond", "whole-second", "last-microsecond"],
+)
+def test_timestamps_read_as_text_give_isoformat(library: Library, moment: datetime):
+    adapter = library.adapters[0]
+    Adapter.objects.filter(pk=adapter.pk).update(published_at=moment, created_at=moment)
+    adapter.refresh_from_db()
+    encoder = RowEncoder(Adapter, exclude=ADAPTER_DERIVED)
+    row = next(row for page in encoder.pages(Adapter.objects.filter(pk=adapter.pk), 10) for row in page)
+    if connection.vendor == "postgresql":  # read as the server's text, not through Django's Python loader
+        assert isinstance(row[encoder.attnames.index("published_at")], str)
+        assert isinstance(row[encoder.attnames.index("id")], str)
+    record = json.loads(encoder.encode(row))
+    assert record["published_at"] == record["created_at"] == moment.isoformat()
+    assert record == row_record(adapter, exclude=ADAPTER_DERIVED)
