@@ -51,9 +51,10 @@ class ValidatedArchive:
         except (UnicodeDecodeError, ValueError) as exc:
             raise ArchiveError(f"Invalid JSON in {name}") from exc
 
-    def jsonl(self, name: str) -> Iterator[tuple[int, Any]]:
-        """``(line number, record)`` of a JSON Lines member, streamed; blank lines skipped."""
-        with self.open(name) as stream:
+    def jsonl(self, name: str, *, opened: zipfile.ZipFile | None = None) -> Iterator[tuple[int, Any]]:
+        """``(line number, record)`` of a JSON Lines member, streamed; blank lines skipped. ``opened``: this
+        archive already open (opening it reads the whole central directory again: 100,000 entries and more)."""
+        with self.open(name) if opened is None else opened.open(name) as stream:
             for number, line in enumerate(stream, start=1):
                 if not line.strip():
                     continue

@@ -76,7 +76,7 @@ class ApplyContext:
 
     def jsonl(self, member: str) -> Iterator[tuple[int, Any]]:
         if self.archive.has(member):
-            yield from self.archive.jsonl(member)
+            yield from self.archive.jsonl(member, opened=self.zip)
 
     def stage(self, member: str, final: Path) -> None:
         """Copy ``member`` into the staging folder now; it is moved to ``final`` once the transaction committed."""
