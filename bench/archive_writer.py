@@ -60,9 +60,9 @@ def with_writer(paths: list[Path], target: str) -> None:
         for path in paths:
             opened = open_regular_file(path)
             assert opened is not None
-            handle, size = opened
+            handle, status = opened
             with handle:
-                for _nbytes in writer.write_file(f"adapters/x/files/{path.name}", handle, size):
+                for _nbytes in writer.write_file(f"adapters/x/files/{path.name}", handle, status.st_size):
                     pass
         writer.close({"members": [member.__dict__ for member in writer.members]})
 

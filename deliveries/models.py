@@ -48,7 +48,7 @@ class DeliveryOrigin(models.TextChoices):
 
 
 class DeliveryJob(JobRecord):
-    kind = models.CharField(max_length=16, choices=DeliveryKind.choices, db_index=True)
+    kind = models.CharField(max_length=16, choices=DeliveryKind.choices)  # indexed by delivery_kind_created
     mode = models.CharField(max_length=32, db_index=True)
     prompt = models.TextField()
     current_step = models.IntegerField(null=True, blank=True)
@@ -211,9 +211,10 @@ class DeliveryJobAdapter(models.Model):
     """Which adapters a job used, with the weight printed in the prompt (SPEC 3.3, 6.2.7)."""
 
     id = models.BigAutoField(primary_key=True)
-    job = models.ForeignKey(DeliveryJob, on_delete=models.CASCADE, related_name="adapter_links")
+    # Both keys are indexed as the leading column of a composite: (job, position) and (adapter, job).
+    job = models.ForeignKey(DeliveryJob, on_delete=models.CASCADE, related_name="adapter_links", db_index=False)
     adapter = models.ForeignKey(
-        "adapters.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="job_links"
+        "adapters.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="job_links", db_index=False
     )
     adapter_name = models.CharField(max_length=255)
     sdnext_name = models.CharField(max_length=200)

@@ -109,7 +109,7 @@ def field_value(field: models.Field[Any, Any], raw: Any) -> Any:
             raise ValidationError(f"Ensure this field has no more than {field.max_length} characters.")
         if field.choices and value not in {choice for choice, _ in field.flatchoices}:
             raise ValidationError(f'"{value}" is not a valid choice.')
-    except (ValidationError, ValueError, TypeError) as exc:
+    except (ValidationError, ValueError, TypeError, OverflowError) as exc:  # Infinity into an integer column
         messages = getattr(exc, "messages", None) or [str(exc)]
         raise RecordError(field.attname, str(messages[0])) from exc
     return value

@@ -8,6 +8,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from django.db import connection
+
 from backups.models import Backup
 from backups.services.backups import backup_create_sync, backup_path
 
@@ -48,3 +50,19 @@ def first_member_data_offset(path: Path) -> int:
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.glob("*.part")) if folder.exists() else []
+
+
+JOB_TABLES = ("deliveries_deliveryjob", "deliveries_deliveryjobadapter")
+
+
+def job_table_indexes() -> dict[str, str]:
+    """Every index of the jobs and links tables by name, with its definition."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, coalesce(sql, 'auto') FROM sqlite_master WHERE type = 'index' AND tbl_name IN (%s, %s)",
+                JOB_TABLES,
+            )
+        else:
+            cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN (%s, %s)", JOB_TABLES)
+        return dict(cursor.fetchall())

@@ -20,6 +20,7 @@ from generation.models import GenerationBackend, GenerationResult
 from recommendations.models import AdapterEmbedding, RecommendationFeedback, RecommendationSession, UserPreference
 from tests.analytics.report_jobs import NOW, make_job, rollup_rows
 from tests.backups.apply_archives import adapter_members, apply, dump, folders, merged
+from tests.backups.helpers import job_table_indexes
 from tests.factories import AdapterFactory
 from tests.lora_files import write_safetensors
 
@@ -92,6 +93,7 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
         return suspend()
 
     monkeypatch.setattr(part_write, "rollups_suspended", spy)
+    indexes_before = job_table_indexes()
     archived = AdapterFactory(file_path="/elsewhere/a.safetensors", sha256=adapter.sha256)  # same file, other id
     jobs = [make_job(NOW, "succeeded", seconds=2, adapters=[archived]), make_job(NOW, "failed", error_code="x")]
     records = [job_record(job) for job in jobs]
@@ -113,6 +115,7 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
     assert rollup_rows() == incremental
     assert incremental["adapter_days"][0][1:] == (adapter.pk, 1, 1, 0)
     assert suspensions == ([True] if bulk else [])
+    assert job_table_indexes() == indexes_before  # a bulk load on SQLite drops the plain indexes and makes them again
     make_job(NOW, "succeeded", seconds=2, adapters=[adapter])  # the triggers are on after the import
     assert rollup_rows()["adapter_days"][0][1:] == (adapter.pk, 2, 2, 0)
 

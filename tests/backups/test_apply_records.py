@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapters.models import Adapter
+from analytics.models import ResourceSample
 from backups.archive.apply.fast import fast_record_values
-from backups.archive.records import ADAPTER_DERIVED, RecordError, record_values, row_record
-from deliveries.models import DeliveryJob
+from backups.archive.reader import json_loads
+from backups.archive.records import (
+    ADAPTER_DERIVED,
+    BACKEND_PRIVATE,
+    RecordError,
+    archived_fields,
+    record_values,
+    row_record,
+)
+from deliveries.models import DeliveryJob, DeliveryJobAdapter
+from generation.models import GenerationBackend, GenerationResult
+from recommendations.models import AdapterEmbedding, RecommendationFeedback, RecommendationSession, UserPreference
 from tests.analytics.report_jobs import NOW, make_job
 from tests.factories import AdapterFactory
 
@@ -64,3 +77,64 @@ def test_a_missing_required_key_fails_alike():
     del record["prompt"]
     plain, fast = both(DeliveryJob, record, required=("prompt",))
     assert plain == fast == ("error", ("prompt", "This field is required."))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"id": "x", "weight": 0.5, "tags": ["a", "\\u00fc"], "n": null}',
+        b'{"weight": NaN, "alpha": Infinity}',  # json accepts these constants, orjson does not
+        b'{"big": 123456789012345678901234567890}',  # beyond 64 bits
+        b'{"lone": "\\ud800"}',  # a lone surrogate
+        b'{"dup": 1, "dup": 2}',
+    ],
+    ids=["plain", "constants", "big-int", "lone-surrogate", "duplicate-key"],
+)
+def test_records_parse_as_json_parses_them(data):
+    parsed = json_loads(data)
+    expected = json.loads(data)
+    assert json.dumps(parsed, sort_keys=True) == json.dumps(expected, sort_keys=True)  # NaN != NaN: compare text
+
+
+@pytest.mark.parametrize("data", [b'{"a": 1', b'{"a": "\xff"}', b"[1, 2] trailing"], ids=["cut", "utf8", "trailing"])
+def test_records_refused_as_json_refuses_them(data):
+    outcomes = []
+    for parse in (json_loads, json.loads):
+        try:
+            parse(data)
+        except ValueError as exc:  # JSONDecodeError or UnicodeDecodeError, both ValueErrors (reader.jsonl catches)
+            outcomes.append(type(exc))
+    assert len(outcomes) == 2
+    assert outcomes[0] is outcomes[1]
+
+
+ODD_VALUES = [
+    None, "", "x", "x" * 300, "succeeded", "generation", 0, -1, 2**40, 1.5, float("inf"), True, False, [1], {"a": 1},
+    "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00", "2026-13-01T00:00:00+00:00",
+    "0c4f1b2e-8d8e-4b6e-9a51-2f9e6d1c0b7a", "0C4F1B2E8D8E4B6E9A512F9E6D1C0B7A", "not-a-uuid", "aGVsbG8=",
+]  # fmt: skip
+ARCHIVED = [
+    (Adapter, ADAPTER_DERIVED), (DeliveryJob, frozenset()), (DeliveryJobAdapter, frozenset({"id", "job"})),
+    (GenerationResult, frozenset()), (AdapterEmbedding, frozenset()), (RecommendationSession, frozenset()),
+    (RecommendationFeedback, frozenset()), (UserPreference, frozenset()), (ResourceSample, frozenset({"id"})),
+    (GenerationBackend, BACKEND_PRIVATE),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "exclude"), ARCHIVED, ids=[model.__name__ for model, _exclude in ARCHIVED])
+def test_every_field_of_every_archived_model_converts_odd_values_alike(model, exclude):
+    """The compiled converter against the generic one, field by field, over values of every JSON type (right,
+    wrong, too long, out of range), each alone in a record, required or not."""
+    fields = archived_fields(model, exclude=exclude)
+    compared = 0
+    for field in fields:
+        for raw in ODD_VALUES:
+            for required in ((), (field.attname,)):
+                record = {field.attname: raw}
+                plain, fast = both(model, record, exclude=exclude, required=required)
+                assert plain == fast, (field.attname, raw)
+                compared += 1
+        plain, fast = both(model, {}, exclude=exclude, required=(field.attname,))
+        assert plain == fast == ("error", (field.attname, "This field is required."))
+    assert compared == len(fields) * len(ODD_VALUES) * 2
+    assert both(model, ["not", "an", "object"], exclude=exclude) == [("error", ("record", "must be a JSON object"))] * 2

@@ -17,7 +17,7 @@ from django.db import connection, models
 from adapters.models import Adapter
 from analytics.models import ResourceSample
 from analytics.rollups import rollups_suspended
-from backups.archive.apply.context import ApplyContext, batched, insert, record_error
+from backups.archive.apply.context import ApplyContext, batched, indexes_suspended, insert, record_error
 from backups.archive.apply.part_records import BACKENDS_PART, PARTS, Part, part_values
 from backups.archive.records import RecordError
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
@@ -157,7 +157,8 @@ BULK_JOBS = 10_000  # once a restore has inserted this many jobs, from an archiv
 def _bulk_load(context: ApplyContext, *, inserted: int, existing: int) -> bool:
     """... the rest are loaded with the analytics triggers off and the rollups rebuilt at the end, in the same
     transaction (``rollups_suspended``): per-row triggers took most of a million-job restore into an empty SQLite
-    database. Decided on rows really inserted, so a restore whose jobs are all present never pays a rebuild."""
+    database. On SQLite the plain indexes of jobs and links are rebuilt at the end too (``indexes_suspended``).
+    Decided on rows really inserted, so a restore whose jobs are all present never pays a rebuild."""
     archived = context.part_records.get("generation_jobs", 0)
     return inserted >= BULK_JOBS and archived * 2 >= existing
 
@@ -173,6 +174,7 @@ def _jobs_write(context: ApplyContext, links: Links, bulk: ExitStack) -> None:
     for batch, present in _by_id(context, PART["generation_jobs"], DeliveryJob):
         if not suspended and _bulk_load(context, inserted=inserted, existing=existing):
             bulk.enter_context(rollups_suspended())
+            bulk.enter_context(indexes_suspended(DeliveryJob, DeliveryJobAdapter))  # recreated before the rebuild
             suspended = True
         jobs: list[dict[str, Any]] = []
         link_rows: list[dict[str, Any]] = []
