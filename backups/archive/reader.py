@@ -76,10 +76,22 @@ class ValidatedArchive:
         """``(line number, record)`` of a JSON Lines member, streamed; blank lines skipped. ``opened``: this
         archive already open (opening it reads the whole central directory again: 100,000 entries and more)."""
         with self.open(name) if opened is None else opened.open(name) as stream:
-            for number, line in enumerate(stream, start=1):
+            for number, line in enumerate(_lines(stream), start=1):
                 if not line.strip():
                     continue
                 try:
                     yield number, json_loads(line)
                 except (UnicodeDecodeError, ValueError) as exc:
                     raise ArchiveError(f"Invalid JSON in {name} line {number}") from exc
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``stream`` without their newline, read 1 MiB at a time (``readline`` on a ZIP member costs a
+    Python call per line: a twentieth of a million-job restore)."""
+    rest = b""
+    while chunk := stream.read(COPY_CHUNK):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest

@@ -111,7 +111,10 @@ def test_records_refused_as_json_refuses_them(data):
 ODD_VALUES = [
     None, "", "x", "x" * 300, "succeeded", "generation", 0, -1, 2**40, 1.5, float("inf"), True, False, [1], {"a": 1},
     "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00", "2026-13-01T00:00:00+00:00",
-    "0c4f1b2e-8d8e-4b6e-9a51-2f9e6d1c0b7a", "0C4F1B2E8D8E4B6E9A512F9E6D1C0B7A", "not-a-uuid", "aGVsbG8=",
+    "0c4f1b2e-8d8e-4b6e-9a51-2f9e6d1c0b7a", "0C4F1B2E-8D8E-4B6E-9A51-2F9E6D1C0B7A", "0C4F1B2E8D8E4B6E9A512F9E6D1C0B7A",
+    "0c4f1b2e-8d8e-4b6e-9a51-2f9e6d1c0b_a", "0c4f1b2e-8d8e-4b6e-9a51-2f9e6d1c0bxa",
+    "+c4f1b2e-8d8e-4b6e-9a51-2f9e6d1c0b7a",
+    "{0c4f1b2e-8d8e-4b6e-9a51-2f9e6d1c0b7a}", "not-a-uuid", "aGVsbG8=",
 ]  # fmt: skip
 ARCHIVED = [
     (Adapter, ADAPTER_DERIVED), (DeliveryJob, frozenset()), (DeliveryJobAdapter, frozenset({"id", "job"})),

@@ -29,13 +29,31 @@ def _datetime(raw: Any) -> Any:
     return _MISSING
 
 
+_new_uuid = object.__new__
+_set = object.__setattr__
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+
+
 def _uuid(raw: Any) -> Any:
-    if type(raw) is str:
-        try:
-            return uuid.UUID(raw)
-        except ValueError:
-            return _MISSING
-    return _MISSING
+    """``uuid.UUID(raw)``; the canonical form (8-4-4-4-12) is built without ``UUID.__init__``'s clean-up of other
+    forms (a third of its cost, four times per job record): the same ``int(hex, 16)``, so the same value."""
+    if type(raw) is not str:
+        return _MISSING
+    if len(raw) == 36 and raw[8] == raw[13] == raw[18] == raw[23] == "-":
+        digits = raw.replace("-", "")
+        if len(digits) == 32:
+            try:
+                number = int(digits, 16)
+            except ValueError:
+                return _MISSING
+            value = _new_uuid(uuid.UUID)
+            _set(value, "int", number)
+            _set(value, "is_safe", _SAFE_UNKNOWN)
+            return value
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return _MISSING
 
 
 def _kind(field: models.Field[Any, Any]) -> str | None:
@@ -96,11 +114,12 @@ def _field_lines(index: int, field: models.Field[Any, Any], *, required: bool) -
 
 @cache
 def record_converter(
-    model: type[models.Model], exclude: frozenset[str] = frozenset(), required: frozenset[str] = frozenset()
+    model: type[models.Model], exclude: Collection[str] = (), required: Collection[str] = ()
 ) -> Callable[[Any], dict[str, Any]]:
     """``records.record_values`` for ``model``, compiled once into one function of straight-line code per field
     (a restore converts a million jobs and three million links twice: the generic loop cost 14 µs a job record,
-    this 5): the same values and the same ``RecordError`` for a bad one (tests compare both)."""
+    this 5): the same values and the same ``RecordError`` for a bad one (tests compare both). ``exclude`` and
+    ``required`` are hashable collections (tuples, frozensets): each combination is compiled once."""
     fields = archived_fields(model, exclude=exclude)
     namespace: dict[str, Any] = {
         "MISSING": _MISSING, "Mapping": Mapping, "RecordError": RecordError, "field_value": field_value,
@@ -117,7 +136,7 @@ def record_converter(
         namespace[f"F{index}"] = field
         if field.choices:
             namespace[f"C{index}"] = frozenset(choice for choice, _label in field.flatchoices)
-        body += [f"    {line}" for line in _field_lines(index, field, required=field.attname in required)]
+        body += [f"    {line}" for line in _field_lines(index, field, required=field.attname in set(required))]
     body.append("    return values")
     exec(compile("\n".join(body), f"<record converter {model.__name__}>", "exec"), namespace)  # noqa: S102 - from field metadata only
     return cast(Callable[[Any], dict[str, Any]], namespace["convert"])
@@ -131,7 +150,11 @@ def fast_record_values(
     required: Collection[str] = (),
 ) -> dict[str, Any]:
     """``records.record_values``, faster: the same values and the same ``RecordError`` for a bad one."""
-    return record_converter(model, frozenset(exclude), frozenset(required))(record)
+    return record_converter(model, _hashable(exclude), _hashable(required))(record)
+
+
+def _hashable(names: Collection[str]) -> tuple[str, ...] | frozenset[str]:
+    return names if isinstance(names, tuple | frozenset) else frozenset(names)
 
 
 # --- inserts --------------------------------------------------------------------------------------------------------

@@ -47,6 +47,10 @@ def embedding_values(raw: Any) -> dict[str, Any]:
     return values
 
 
+LINK_EXCLUDED = frozenset({"id", "job"})
+LINK_REQUIRED = ("adapter_name", "sdnext_name", "weight", "position")
+
+
 def job_values(raw: Any) -> dict[str, Any]:
     record = _object(raw)
     values = record_values(DeliveryJob, record, required=("id", "kind", "mode", "prompt"))
@@ -57,12 +61,7 @@ def job_values(raw: Any) -> dict[str, Any]:
     for link in links:
         try:
             checked.append(
-                record_values(
-                    DeliveryJobAdapter,
-                    _object(link),
-                    exclude={"id", "job"},
-                    required=("adapter_name", "sdnext_name", "weight", "position"),
-                )
+                record_values(DeliveryJobAdapter, _object(link), exclude=LINK_EXCLUDED, required=LINK_REQUIRED)
             )
         except RecordError as exc:
             raise RecordError(f"adapter_links.{exc.field}", exc.message) from None
@@ -113,7 +112,7 @@ def sample_values(raw: Any) -> dict[str, Any]:
     return record_values(
         ResourceSample,
         _object(raw),
-        exclude={"id"},
+        exclude=("id",),
         required=("recorded_at", "host", "cpu_percent", "memory_percent", "memory_used_mb"),
     )
 
