@@ -56,17 +56,22 @@ def scope_filter(scopes: Sequence[Path]) -> Q:
     return condition
 
 
+def _rows(condition: Q) -> Iterable[CacheRow]:
+    has_header = ExpressionWrapper(Q(header__isnull=False) | Q(header_error__isnull=False), output_field=BooleanField())
+    query = ScannedFile.objects.filter(condition).order_by().annotate(has_header=has_header)
+    return (CacheRow(*values) for values in query.values_list(*ROW_FIELDS, "has_header"))
+
+
 def load_rows(scopes: Sequence[Path]) -> dict[str, CacheRow]:
     """Every cache row under the scanned paths, by path, in one query."""
-    has_header = ExpressionWrapper(Q(header__isnull=False) | Q(header_error__isnull=False), output_field=BooleanField())
-    query = ScannedFile.objects.filter(scope_filter(scopes)).order_by().annotate(has_header=has_header)
     texts = [str(scope) for scope in scopes]
-    rows = {}
-    for values in query.values_list(*ROW_FIELDS, "has_header"):
-        row = CacheRow(*values)
-        if any(is_under(row.path, scope) for scope in texts):  # LIKE ignores case on SQLite
-            rows[row.path] = row
-    return rows
+    # LIKE ignores case on SQLite: rows outside the scopes by case are left out here
+    return {row.path: row for row in _rows(scope_filter(scopes)) if any(is_under(row.path, text) for text in texts)}
+
+
+def rows_of(paths: Iterable[str]) -> dict[str, CacheRow]:
+    """The cache rows of exactly these paths, by path, in one query (an archive's page of LoRA files)."""
+    return {row.path: row for row in _rows(Q(path__in=list(paths)))}
 
 
 def excluded_hashes() -> set[str]:

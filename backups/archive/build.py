@@ -22,8 +22,7 @@ import json
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,7 +30,8 @@ from django.db import models
 from django.utils import timezone
 
 import loraforge
-from adapters.models import Adapter, ScannedFile
+from adapters.models import Adapter
+from adapters.scanner.cache import CacheRow, rows_of
 from analytics.models import ResourceSample
 from backups.archive import format as fmt
 from backups.archive.estimate import (
@@ -160,16 +160,16 @@ class ArchiveBuild:
             yield from self.backends()
 
     # --- members --------------------------------------------------------------------------------------
-    def file(self, name: str, path: Path, *, known: KnownDigest | None = None) -> Iterator[bool]:
+    def file(self, name: str, path: Path, *, known: CacheRow | None = None) -> Iterator[bool]:
         """Copy ``path`` (a file inside a LoRA folder or the media root) into stored member ``name``; yields
         after each chunk, and finally True when the member was written (False: missing or unreadable). ``known``:
-        the scan cache's digest of the file, used when the file's size and mtime are still the cached ones."""
+        the file's scan cache row, whose digest is used while the row is valid for the file (``valid_for``)."""
         opened = open_regular_file(path)
         if opened is None:
             yield False
             return
         handle, status = opened
-        sha256 = known.sha256 if known is not None and known.matches(status) else None
+        sha256 = known.sha256 if known is not None and known.valid_for(status, needs_header=False) else None
         with handle:
             for nbytes in self.writer.write_file(name, handle, status.st_size, sha256=sha256):
                 self.advance(nbytes, name)
@@ -215,12 +215,12 @@ class ArchiveBuild:
         encoder = RowEncoder(Adapter, exclude=ADAPTER_DERIVED)
         columns = {name: index for index, name in enumerate(encoder.attnames)}
         for page in encoder.pages(adapter_queryset(self.options), PAGE):
-            known = scanned_digests(row[columns["file_path"]] for row in page) if self.options.lora_files else {}
+            known = rows_of(_file_paths(page, columns["file_path"])) if self.options.lora_files else {}
             for row in page:
                 yield from self.adapter(encoder, row, columns, known)
 
     def adapter(
-        self, encoder: RowEncoder, row: tuple[Any, ...], columns: dict[str, int], known: dict[str, KnownDigest]
+        self, encoder: RowEncoder, row: tuple[Any, ...], columns: dict[str, int], known: dict[str, CacheRow]
     ) -> Iterator[None]:
         adapter_id = str(uuid.UUID(str(row[columns["id"]])))
         members: dict[str, Any] = {"file_member": None, "sidecar_members": [], "preview_member": None}
@@ -235,7 +235,7 @@ class ArchiveBuild:
         yield
 
     def adapter_files(
-        self, adapter_id: str, row: dict[str, Any], known: dict[str, KnownDigest]
+        self, adapter_id: str, row: dict[str, Any], known: dict[str, CacheRow]
     ) -> Generator[None, None, dict[str, Any]]:
         """Copy the adapter's selected files; evaluates to the record's ``*_member`` keys naming those written."""
         paths = adapter_file_paths(
@@ -264,7 +264,7 @@ class ArchiveBuild:
                 self.counts["previews"] += 1
         return members
 
-    def copied(self, member: str, path: Path, *, known: KnownDigest | None = None) -> Generator[None, None, bool]:
+    def copied(self, member: str, path: Path, *, known: CacheRow | None = None) -> Generator[None, None, bool]:
         """``yield from`` it: copies the file, yielding between chunks; evaluates to whether it was written."""
         written = False
         for written in self.file(member, path, known=known):
@@ -342,31 +342,12 @@ class FileChangedError(RuntimeError):
     """A file whose cached digest was used changed while it was copied."""
 
 
-@dataclass(frozen=True)
-class KnownDigest:
-    """A scan cache row's digest of a file and the ``stat`` it was computed for."""
-
-    size: int
-    mtime_ns: int
-    sha256: str
-
-    def matches(self, status: os.stat_result) -> bool:
-        return self.size == status.st_size and self.mtime_ns == status.st_mtime_ns
-
-
 def known_unchanged(before: os.stat_result, after: os.stat_result) -> bool:
     return (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
 
 
-def scanned_digests(paths: Iterable[Any]) -> dict[str, KnownDigest]:
-    """The scan cache's digests of ``paths``, by path (one query)."""
-    wanted = [path for path in paths if isinstance(path, str) and path]
-    rows = ScannedFile.objects.filter(path__in=wanted, sha256__isnull=False).order_by()
-    return {
-        path: KnownDigest(size, mtime_ns, sha256)
-        for path, size, mtime_ns, sha256 in rows.values_list("path", "size", "mtime_ns", "sha256")
-        if sha256
-    }
+def _file_paths(page: list[tuple[Any, ...]], column: int) -> list[str]:
+    return [row[column] for row in page if isinstance(row[column], str) and row[column]]
 
 
 def links_of(page: list[tuple[Any, ...]], *, dated: bool) -> models.QuerySet[DeliveryJobAdapter]:
