@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from typing import IO, Any
+from loraforge.jobs.reporters import ConsoleBar
 
 
-class ConsoleArchiveProgress:
-    """A tqdm bar over the archive's bytes on ``stream`` (SPEC 8), created when the size is known; never cancelled."""
-
-    def __init__(self, *, stream: IO[str], enabled: bool) -> None:
-        self._stream = stream
-        self._enabled = enabled
-        self._bar: Any = None
-        self._lock = threading.Lock()
+class ConsoleArchiveProgress(ConsoleBar):
+    """A tqdm bar over the archive's bytes on ``stream`` (SPEC 8), created when the size is known."""
 
     def planned(self, total_bytes: int) -> None:
         if not self._enabled:
@@ -32,12 +25,3 @@ class ConsoleArchiveProgress:
                 if self._bar.n + nbytes > self._bar.total:
                     self._bar.total = self._bar.n + nbytes
                 self._bar.update(nbytes)
-
-    def cancelled(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        with self._lock:
-            if self._bar is not None:
-                self._bar.close()
-                self._bar = None

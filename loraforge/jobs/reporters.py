@@ -121,8 +121,8 @@ class JobProgressReporter:
                 self._stopped = row.status != JobStatus.RUNNING
 
 
-class _ConsoleBar:
-    """A tqdm bar on a terminal (SPEC 8), created on first use; never cancelled."""
+class ConsoleBar:
+    """A tqdm bar on a terminal (SPEC 8), created on first use; never cancelled. Subclasses say what it counts."""
 
     def __init__(self, *, stream: IO[str], enabled: bool) -> None:
         self._stream = stream
@@ -140,7 +140,7 @@ class _ConsoleBar:
                 self._bar = None
 
 
-class ConsoleProgress(_ConsoleBar):
+class ConsoleProgress(ConsoleBar):
     """A tqdm bar over the bytes to hash, with the current file name, on a terminal (SPEC 8)."""
 
     def planned(self, *, files: int, bytes_to_hash: int) -> None:
@@ -164,7 +164,7 @@ class ConsoleProgress(_ConsoleBar):
                 self._bar.set_postfix_str(f"{path.name} ({index}/{total})")
 
 
-class ConsoleItemsProgress(_ConsoleBar):
+class ConsoleItemsProgress(ConsoleBar):
     """A tqdm bar over items (adapters to embed) on a terminal (SPEC 8): an ``ItemsProgress`` for the console."""
 
     def __init__(self, *, stream: IO[str], enabled: bool, unit: str = "item") -> None:
