@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import uuid
 from typing import Any
 
 from django import forms
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from loraforge.filters import StrictBooleanFormField
 
@@ -52,10 +54,33 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class SurrogateCharactersValidator(ProhibitSurrogateCharactersValidator):
+    """DRF's check with its message, by one regular-expression search instead of a Python loop over every character
+    (a third of checking an archive's adapter records; a 2,000-character description cost 100 µs)."""
+
+    def __call__(self, value: Any) -> None:
+        text = str(value)
+        if text.isascii():
+            return
+        found = _SURROGATE.search(text)
+        if found is not None:
+            raise serializers.ValidationError(self.message.format(code_point=ord(found.group())), code=self.code)
+
+
 class StrictCharField(serializers.CharField):
     """Strings only; a NUL character (which PostgreSQL cannot store) is a clear 400 on the field."""
 
     default_error_messages = {"invalid": "Not a valid string.", "null_characters": "Null characters are not allowed."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            SurrogateCharactersValidator() if type(validator) is ProhibitSurrogateCharactersValidator else validator
+            for validator in self.validators
+        ]
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):

@@ -53,6 +53,12 @@ class ValidatedArchive:
     def has(self, name: str) -> bool:
         return name in self.members
 
+    def declared_count(self, key: str) -> int:
+        """The manifest's ``counts[key]`` (0 when absent or not a count). Unchecked: for estimates only."""
+        counts = self.manifest.get("counts")
+        value = counts.get(key) if isinstance(counts, dict) else None
+        return value if type(value) is int and value >= 0 else 0
+
     def names_under(self, prefix: str) -> list[str]:
         """Listed members whose path starts with ``prefix`` (in manifest order)."""
         return [name for name in self.members if name.startswith(prefix)]

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 # Columns that are derived from others (recomputed on save) or that describe this host only: never archived.
 ADAPTER_DERIVED = frozenset({"tag_index", "search_index", "has_duplicates"})
@@ -105,6 +106,8 @@ def field_value(field: models.Field[Any, Any], raw: Any) -> Any:
             if isinstance(raw, dict | list):
                 raise ValidationError("Expected a single value.")
             value = field.to_python(raw)
+            if isinstance(value, datetime) and timezone.is_naive(value):  # as the ORM would save it, without a warning
+                value = timezone.make_aware(value)
         if isinstance(field, models.CharField) and field.max_length is not None and len(value) > field.max_length:
             raise ValidationError(f"Ensure this field has no more than {field.max_length} characters.")
         if field.choices and value not in {choice for choice, _ in field.flatchoices}:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection, models
 
 from adapters.models import Adapter
 from analytics.models import ResourceSample
-from backups.archive.apply.fast import fast_record_values
+from backups.archive.apply.fast import RowInserter, fast_record_values
 from backups.archive.reader import json_loads
 from backups.archive.records import (
     ADAPTER_DERIVED,
@@ -141,3 +142,47 @@ def test_every_field_of_every_archived_model_converts_odd_values_alike(model, ex
         assert plain == fast == ("error", (field.attname, "This field is required."))
     assert compared == len(fields) * len(ODD_VALUES) * 2
     assert both(model, ["not", "an", "object"], exclude=exclude) == [("error", ("record", "must be a JSON object"))] * 2
+
+
+MOMENTS = ["2026-01-02T03:04:05.000006+00:00", "2026-01-02T03:04:05+00:00", "2026-01-02T05:04:05.5+02:00"]
+
+
+def _prepared(field, values):
+    """What Django gives the driver for ``field`` of a row with ``values`` (missing: the column's default)."""
+    if field.attname in values:
+        value = values[field.attname]
+    elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        value = NOW
+    else:
+        value = field.get_default() if field.has_default() else None
+    return field.get_db_prep_save(value, connection)
+
+
+def _comparable(value):
+    value = getattr(value, "obj", value)  # PostgreSQL's Jsonb wrapper
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+@pytest.mark.parametrize(("model", "exclude"), ARCHIVED, ids=[model.__name__ for model, _exclude in ARCHIVED])
+def test_rows_are_built_as_django_prepares_them(model, exclude):
+    """The compiled row builder of the inserts gives the driver what ``get_db_prep_save`` gives, column by column,
+    for every value the record conversion lets through (each field alone in a row, the others defaulted)."""
+    without = {"id"} if isinstance(model._meta.pk, models.AutoField) else set()
+    inserter = RowInserter(model, now=NOW, without=without)
+    fields = [field for field in model._meta.concrete_fields if field.attname not in without]
+    # A callable default (a random id, the current time) would differ between the two: each row carries one value.
+    base = {field.attname: field.get_default() for field in fields if callable(field.default)}
+    rows = [base]
+    for field in archived_fields(model, exclude=exclude):
+        for raw in [*ODD_VALUES, *MOMENTS]:
+            try:
+                rows.append({**base, **record_values(model, {field.attname: raw}, exclude=exclude)})
+            except RecordError:
+                continue
+    built = 0
+    for values in rows:
+        row = inserter.build(values)
+        expected = [_comparable(_prepared(field, values)) for field in fields]
+        assert [_comparable(value) for value in row] == expected, values
+        built += 1
+    assert built > len(fields)

@@ -1,7 +1,8 @@
-"""Applying a validated archive (SPEC 6.10.2 step 9, 6.10.3): every record is read and checked first (the plan),
-then written in one database transaction; files are staged under ``<data dir>/tmp/import-<job id>/`` and moved into
-place only after the commit. Any failure rolls everything back and removes the staging folder; ``dry-run`` plans
-fully and writes nothing."""
+"""Applying a validated archive (SPEC 6.10.2 step 9, 6.10.3): the adapter records are read and checked first (the
+plan), then everything is written in one database transaction, every other record checked as it is read for the
+write; files are staged under ``<data dir>/tmp/import-<job id>/`` and moved into place only after the commit. The
+first invalid record, or any failure, rolls everything back and removes the staging folder: nothing is written.
+``dry-run`` plans and checks every record, and writes nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from adapters.models import Adapter
 from adapters.signals import adapters_imported
 from backups.archive.apply.adapter_plan import AdapterPlans, adapters_plan
 from backups.archive.apply.adapter_write import adapters_write
-from backups.archive.apply.context import DRY_RUN, MODES, ApplyContext, bulk_writes, place_all, staging_remove
+from backups.archive.apply.context import (
+    DRY_RUN,
+    MODES,
+    ApplyContext,
+    bulk_writes,
+    fewer_collections,
+    place_all,
+    staging_remove,
+)
 from backups.archive.apply.part_records import parts_check
 from backups.archive.apply.part_write import backends_write, parts_write
 from backups.archive.progress import ArchiveProgress, NoProgress
@@ -28,11 +37,11 @@ __all__ = ["archive_apply"]
 PART_KEYS = ("embeddings", "generation_jobs", "generation_results")
 
 
-def _report(context: ApplyContext, plans: AdapterPlans, checked: dict[str, int]) -> dict[str, Any]:
+def _report(context: ApplyContext, plans: AdapterPlans, checked: dict[str, int] | None = None) -> dict[str, Any]:
     planned = {"created": "would_create", "updated": "would_update", "skipped": "would_skip"}
     counts = {status: len(plans.with_status(status)) for status in ("created", "updated", "skipped")}
     parts = dict.fromkeys(PART_KEYS, 0)
-    parts.update(checked if context.dry_run else context.parts)
+    parts.update(context.parts if checked is None else checked)
     return {
         "status": "validated" if context.dry_run else "imported",
         **counts,
@@ -67,16 +76,16 @@ def archive_apply(
     if mode not in MODES:
         raise ValueError(f"Unknown import mode {mode!r}")
     staging = Path(settings.LORAFORGE_TMP_DIR) / f"import-{job_id}"
-    with zipfile.ZipFile(archive.path) as opened:
+    with zipfile.ZipFile(archive.path) as opened, fewer_collections():
         context = ApplyContext(archive=archive, zip=opened, mode=mode, now=timezone.now(), staging=staging)
         context.progress = progress or NoProgress()
         staging_remove(context)  # left by a run of this job that died: ours by its name
         try:
             plans = adapters_plan(context)
-            checked = context.part_records = parts_check(context)
-            context.progress.planned(0 if mode == DRY_RUN else _bytes_to_copy(context, plans))
             if mode == DRY_RUN:
-                return _report(context, plans, checked)
+                context.progress.planned(0)
+                return _report(context, plans, parts_check(context))
+            context.progress.planned(_bytes_to_copy(context, plans))
             with bulk_writes(), transaction.atomic():
                 backend_map = backends_write(context)
                 written = adapters_write(context, plans)
@@ -86,4 +95,4 @@ def archive_apply(
             staging_remove(context)
     if written:
         adapters_imported.send_robust(sender=Adapter, adapter_ids=written)
-    return _report(context, plans, checked)
+    return _report(context, plans)

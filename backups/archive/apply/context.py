@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -47,7 +48,6 @@ class ApplyContext:
     staging: Path
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, int] = field(default_factory=dict)
-    part_records: dict[str, int] = field(default_factory=dict)  # records per part in the archive (the plan's count)
     placements: list[tuple[Path, Path]] = field(default_factory=list)  # (staged, final), moved after commit
     inserters: dict[Any, RowInserter] = field(default_factory=dict)
     progress: ArchiveProgress = field(default_factory=NoProgress)
@@ -141,6 +141,21 @@ def staging_remove(context: ApplyContext) -> None:
 
 
 SQLITE_CACHE_KIB = 128 * 1024
+GC_YOUNG_THRESHOLD = 50_000
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector's youngest generation collected every 50,000 allocations instead of every 700
+    while an archive is applied: a restore allocates millions of short-lived dicts and tuples, none of them in a
+    cycle, and each collection also walked what the plan keeps (a million-job SQLite restore: 112 s -> 97 s).
+    Process-wide while it lasts; the previous thresholds come back after."""
+    previous = gc.get_threshold()
+    gc.set_threshold(max(previous[0], GC_YOUNG_THRESHOLD), *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 @contextmanager

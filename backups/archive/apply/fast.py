@@ -160,24 +160,63 @@ def _hashable(names: Collection[str]) -> tuple[str, ...] | frozenset[str]:
 # --- inserts --------------------------------------------------------------------------------------------------------
 
 
-def _db_adapter(field: models.Field[Any, Any]) -> Converter:
+def _db_value(field: models.Field[Any, Any], index: int, namespace: dict[str, Any]) -> str:
+    """An expression turning ``v`` (the column's Python value or None) into what the driver is given, as Django's
+    ``get_db_prep_value`` would: inline for the common types, through Django's own adapters otherwise."""
     ops = connection.ops
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     if isinstance(target, models.JSONField):
-        return lambda value: None if value is None else ops.adapt_json_value(value, target.encoder)
+        namespace[f"J{index}"] = lambda value, encoder=target.encoder: ops.adapt_json_value(value, encoder)
+        return f"None if v is None else J{index}(v)"
     if isinstance(target, models.DateTimeField):
-        return ops.adapt_datetimefield_value
+        if connection.vendor == "sqlite":  # Django's adapter: naive in the connection's zone, then str()
+            namespace[f"A{index}"] = ops.adapt_datetimefield_value
+            return f"v.replace(tzinfo=None).isoformat(' ') if type(v) is datetime and v.tzinfo is TZ else A{index}(v)"
+        namespace[f"A{index}"] = ops.adapt_datetimefield_value
+        return f"A{index}(v)"
     if isinstance(target, models.DateField):
-        return ops.adapt_datefield_value
+        namespace[f"A{index}"] = ops.adapt_datefield_value
+        return f"A{index}(v)"
     if isinstance(target, models.UUIDField):
         if connection.features.has_native_uuid_field:
-            return lambda value: value
-        return lambda value: (
-            None if value is None else (value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))).hex
-        )
+            return "v"
+        return "v.hex if type(v) is UUID else None if v is None else UUID(str(v)).hex"
     if isinstance(target, models.BinaryField):
-        return lambda value: target.get_db_prep_value(value, connection)
-    return lambda value: value
+        namespace[f"A{index}"] = lambda value, prep=target.get_db_prep_value: prep(value, connection)
+        return f"A{index}(v)"
+    return "v"
+
+
+def _default(field: models.Field[Any, Any], now: datetime) -> Callable[[], Any] | None:
+    """What a missing key takes: ``now`` for ``auto_now``/``auto_now_add``, the field's default, else None."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return lambda: now
+    if field.has_default():
+        return field.get_default
+    return None
+
+
+def row_builder(fields: list[models.Field[Any, Any]], now: datetime) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """One function, compiled per inserter, from a value dict (keyed by attname) to the driver's parameters in
+    ``fields`` order: straight-line code per column (the generic loop over (default, adapter) pairs cost 37 µs a
+    job row, most of it in Django's datetime adapter)."""
+    namespace: dict[str, Any] = {
+        "MISSING": _MISSING, "UUID": uuid.UUID, "datetime": datetime, "TZ": getattr(connection, "timezone", None),
+    }  # fmt: skip
+    body = ["def build(values):", "    get = values.get"]
+    names = []
+    for index, field in enumerate(fields):
+        default = _default(field, now)
+        if default is None:
+            body.append(f"    v = get({field.attname!r})")
+        else:
+            namespace[f"D{index}"] = default
+            body += [f"    v = get({field.attname!r}, MISSING)", "    if v is MISSING:", f"        v = D{index}()"]
+        body.append(f"    c{index} = {_db_value(field, index, namespace)}")
+        names.append(f"c{index}")
+    body.append(f"    return ({', '.join(names)},)")
+    exec(compile("\n".join(body), "<row builder>", "exec"), namespace)  # noqa: S102 - from field metadata only
+    return cast(Callable[[Mapping[str, Any]], tuple[Any, ...]], namespace["build"])
 
 
 class RowInserter:
@@ -197,21 +236,11 @@ class RowInserter:
         placeholders = ", ".join(["%s"] * len(fields))
         self.insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 - quoted names
         self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
-        self.columns = [(field.attname, self._default(field, now), _db_adapter(field)) for field in fields]
+        self.build = row_builder(fields, now)
         self.copy = connection.vendor == "postgresql"
 
-    @staticmethod
-    def _default(field: models.Field[Any, Any], now: datetime) -> Callable[[], Any]:
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            return lambda: now
-        if field.has_default():
-            return field.get_default
-        return lambda: None
-
     def insert(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        params = [
-            [adapt(row[name] if name in row else default()) for name, default, adapt in self.columns] for row in rows
-        ]
+        params = [self.build(row) for row in rows]
         if not params:
             return 0
         with connection.cursor() as cursor:
