@@ -10,15 +10,9 @@ import numpy as np
 from django.utils import timezone
 
 from adapters.models import Adapter
-from recommendations.documents import lexical_document, semantic_text, text_sha256
+from recommendations.documents import SNAPSHOT_FIELDS, lexical_document, semantic_text, text_sha256
 from recommendations.scoring import popularity_score, quality_score, recency_score
 from recommendations.triggers import adapter_phrases
-
-SNAPSHOT_FIELDS = (
-    "id", "name", "sdnext_name", "base_model", "base_family", "sd_version", "tags", "trained_words", "triggers",
-    "activation_text", "header_tags", "header_metadata", "description", "author_username", "nsfw_level", "active",
-    "stats", "published_at", "created_at",
-)  # fmt: skip
 
 
 @dataclass

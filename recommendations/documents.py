@@ -19,6 +19,12 @@ DOCUMENT_FIELDS = (
     "id", "name", "sdnext_name", "base_model", "tags", "trained_words", "triggers", "activation_text",
     "header_tags", "description",
 )  # fmt: skip
+# What a catalogue snapshot reads of every adapter: the documents' columns and the score terms'.
+SNAPSHOT_FIELDS = (
+    "id", "name", "sdnext_name", "base_model", "base_family", "sd_version", "tags", "trained_words", "triggers",
+    "activation_text", "header_tags", "header_metadata", "description", "author_username", "nsfw_level", "active",
+    "stats", "published_at", "created_at",
+)  # fmt: skip
 
 _HTML_TAG = re.compile(r"<[^>]*>")
 _SDNEXT_SEPARATORS = re.compile(r"[_\-.]+")

@@ -12,12 +12,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from django.conf import settings
 
 from loraforge.embedded import embedded_worker_running
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger("loraforge.recommendations")
 
@@ -82,6 +84,8 @@ class Encoder:
         return self._encode(texts, batch_size)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import numpy as np
+
         vectors = self.model.encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )

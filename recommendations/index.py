@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.models import Count, Max
@@ -18,11 +18,13 @@ from django.utils import timezone
 
 from adapters.selectors import catalogue_state
 from loraforge.memory import release_free_memory
-from recommendations.catalogue import Catalogue, catalogue_load
 from recommendations.encoder import model_name
-from recommendations.lexical import LexicalIndex, lexical_build
 from recommendations.models import AdapterEmbedding
-from recommendations.vectors import SemanticMatrix, semantic_matrix_load
+
+if TYPE_CHECKING:  # numpy and the index's parts load with the first index built, not with the server
+    from recommendations.catalogue import Catalogue
+    from recommendations.lexical import LexicalIndex
+    from recommendations.vectors import SemanticMatrix
 
 logger = logging.getLogger("loraforge.recommendations")
 
@@ -92,6 +94,9 @@ def index_current(*, force: bool = False, semantic: bool = True) -> RecoIndex:
 
 
 def _build(fingerprint: Any) -> RecoIndex:
+    from recommendations.catalogue import catalogue_load
+    from recommendations.lexical import lexical_build
+
     started = time.perf_counter()
     catalogue = catalogue_load()
     lexical = lexical_build(catalogue) if len(catalogue) else None
@@ -102,6 +107,8 @@ def _build(fingerprint: Any) -> RecoIndex:
 
 
 def _semantic_refresh(index: RecoIndex) -> None:
+    from recommendations.vectors import semantic_matrix_load
+
     fingerprint = embeddings_fingerprint()
     if fingerprint == index.semantic_fingerprint:
         return

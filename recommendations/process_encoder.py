@@ -13,11 +13,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 
 from recommendations.encoder import model_name, model_source, note_unavailable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger("loraforge.recommendations")
 
@@ -48,6 +51,8 @@ class ProcessEncoder:
         if "vectors" not in answer:
             raise RuntimeError(f"the encoder process failed ({answer.get('error')})")
         data = base64.b64decode(answer["vectors"])
+        import numpy as np
+
         return np.frombuffer(data, dtype="<f4").reshape(len(texts), self.dim).astype(np.float32)
 
     def close(self) -> None:

@@ -4,21 +4,28 @@ aligned to a catalogue snapshot (a vector whose model or text hash differs from 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from recommendations.catalogue import Catalogue
 from recommendations.models import AdapterEmbedding
 
-LITTLE_ENDIAN_FLOAT32 = np.dtype("<f4")
+if TYPE_CHECKING:  # numpy loads with the first vector handled, not with the server
+    import numpy as np
+
+    from recommendations.catalogue import Catalogue
+
+LITTLE_ENDIAN_FLOAT32 = "<f4"
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:
+    import numpy as np
+
     return np.ascontiguousarray(vector, dtype=LITTLE_ENDIAN_FLOAT32).tobytes()
 
 
 def vector_from_bytes(data: bytes | memoryview, dim: int) -> np.ndarray | None:
     """The vector, or None when the bytes do not hold exactly ``dim`` float32 values."""
+    import numpy as np
+
     raw = bytes(data)
     if dim <= 0 or len(raw) != 4 * dim:
         return None
@@ -41,11 +48,15 @@ class SemanticMatrix:
 
     def similarity(self, query: np.ndarray) -> np.ndarray:
         """Cosine (clipped to [0, 1]) of every row to an L2-normalised query vector."""
+        import numpy as np
+
         return np.clip(self.matrix @ query.astype(np.float32), 0.0, 1.0)
 
 
 def semantic_matrix_load(catalogue: Catalogue, model_name: str) -> SemanticMatrix | None:
     """The current vectors of ``model_name`` for the catalogue's rows (None when there is none)."""
+    import numpy as np
+
     if not model_name or not len(catalogue):
         return None
     rows = AdapterEmbedding.objects.filter(model_name=model_name).values_list(

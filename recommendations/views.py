@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.urls import URLPattern, re_path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -37,7 +37,19 @@ from recommendations.serializers import (
     SimilarQuerySerializer,
     TriggerQuerySerializer,
 )
-from recommendations.services import embeddings, recommend, user_data
+from recommendations.services import embeddings, user_data
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _engine() -> ModuleType:
+    """``services.recommend``, imported with the first recommendation: it brings numpy and the index's parts, which
+    a server that never recommends does not load (RSS at start-up)."""
+    from recommendations.services import recommend
+
+    return recommend
+
 
 ADAPTER_NOT_FOUND = "Adapter not found"
 PREFERENCES_LISTED = 1000
@@ -67,7 +79,7 @@ class SimilarView(APIView):
         options = _validated(SimilarQuerySerializer, request.query_params)
         options.pop("weight_artistic", None)
         options.pop("weight_technical", None)
-        return Response(recommend.recommend_similar(adapter=_adapter(lora_id), **options))
+        return Response(_engine().recommend_similar(adapter=_adapter(lora_id), **options))
 
 
 class ForPromptView(APIView):
@@ -75,21 +87,21 @@ class ForPromptView(APIView):
     def post(self, request: Request) -> Response:
         options = _validated(ForPromptRequestSerializer, request.data)
         options["active_loras"] = [str(adapter_id) for adapter_id in options["active_loras"]]
-        return Response(recommend.recommend_for_prompt(**options))
+        return Response(_engine().recommend_for_prompt(**options))
 
 
 class ByTriggerView(APIView):
     @extend_schema(parameters=[TriggerQuerySerializer], responses={200: RecommendationResponseSerializer})
     def get(self, request: Request) -> Response:
         options = _validated(TriggerQuerySerializer, request.query_params)
-        return Response(recommend.recommend_by_trigger(**options))
+        return Response(_engine().recommend_by_trigger(**options))
 
 
 class WorksWellWithView(APIView):
     @extend_schema(parameters=[LimitQuerySerializer], responses={200: RecommendationResponseSerializer})
     def get(self, request: Request, lora_id: str) -> Response:
         options = _validated(LimitQuerySerializer, request.query_params)
-        return Response(recommend.recommend_works_well_with(adapter=_adapter(lora_id), **options))
+        return Response(_engine().recommend_works_well_with(adapter=_adapter(lora_id), **options))
 
 
 class FeedbackView(APIView):
@@ -182,7 +194,7 @@ class IndexRebuildView(APIView):
     @extend_schema(request=None, parameters=[RebuildQuerySerializer], responses={200: IndexRebuildSerializer})
     def post(self, request: Request) -> Response:
         options = _validated(RebuildQuerySerializer, request.query_params)
-        return Response(recommend.index_rebuild(force=options["force"]))
+        return Response(_engine().index_rebuild(force=options["force"]))
 
 
 LORA_ID = OpenApiParameter("lora_id", str, OpenApiParameter.PATH, description="The adapter's id (UUID)")

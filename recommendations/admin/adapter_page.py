@@ -17,7 +17,6 @@ from adapters.models import Adapter
 from loraforge.models.jobs import JobOrigin
 from recommendations.index import index_ready_or_building
 from recommendations.services.embeddings import embeddings_job_start
-from recommendations.services.recommend import recommend_similar, recommend_works_well_with
 
 PANEL_SIZE = 5
 PANEL_TEMPLATE = "admin/recommendations/adapter_panel.html"
@@ -31,6 +30,8 @@ def _rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def recommendations_panel(request: HttpRequest, adapter: Adapter) -> str:
     """The two tables; while a large catalogue's index is being rebuilt (after a write), a note instead of a wait."""
+    from recommendations.services.recommend import recommend_similar, recommend_works_well_with  # numpy: on use
+
     if not index_ready_or_building():
         return render_to_string(PANEL_TEMPLATE, {"preparing": True}, request=request)
     similar = recommend_similar(adapter=adapter, limit=PANEL_SIZE, record=False)

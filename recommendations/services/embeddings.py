@@ -8,10 +8,9 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -33,8 +32,7 @@ from loraforge.jobs.enqueue import task_send
 from loraforge.jobs.reporters import JobProgressReporter, ProgressTee
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import BackgroundJobKind
-from recommendations.catalogue import SNAPSHOT_FIELDS
-from recommendations.documents import semantic_text, text_sha256
+from recommendations.documents import SNAPSHOT_FIELDS, semantic_text, text_sha256
 from recommendations.encoder import device_name, encoder_get, model_name, unavailable_reason
 from recommendations.index import index_current
 from recommendations.models import AdapterEmbedding
@@ -42,6 +40,9 @@ from recommendations.process_encoder import process_encoder_get
 from recommendations.scoring import popularity_score, quality_score, recency_score
 from recommendations.triggers import adapter_phrases
 from recommendations.vectors import vector_to_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger("loraforge.recommendations")
 

@@ -46,3 +46,25 @@ def test_the_server_and_every_module_import_no_heavy_library(tmp_path):
         assert module in report["modules"]
     assert len(report["modules"]) > 100
     assert report["heavy"] == []
+
+
+STARTUP_PROBE = """
+import importlib, json, sys
+import loraforge.asgi
+from django.urls import get_resolver
+get_resolver().url_patterns  # every view module, as the first request loads them
+for app in ("loraforge", "adapters", "deliveries", "recommendations", "analytics", "backups"):
+    importlib.import_module(app + ".tasks")  # what the embedded worker registers
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("numpy", "scipy"))))
+"""
+
+
+def test_the_server_starts_and_routes_without_numpy(tmp_path):
+    """numpy (and scipy) load with the first recommendation or vector, not with the server: a process that never
+    recommends stays as lean as before the recommendations app (issue 9's RSS goal; numpy costs ~15 MiB)."""
+    env = {**os.environ, "LORAFORGE_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "loraforge.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", STARTUP_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -103,7 +103,7 @@ def test_panel_failure_leaves_the_page_working(admin_client, monkeypatch, caplog
     def broken(**kwargs):
         raise RuntimeError("index exploded")
 
-    monkeypatch.setattr("recommendations.admin.adapter_page.recommend_similar", broken)
+    monkeypatch.setattr("recommendations.services.recommend.recommend_similar", broken)
     target = AdapterFactory()
     with caplog.at_level(logging.ERROR, logger="loraforge.adapters"):
         response = admin_client.get(change_url(target))

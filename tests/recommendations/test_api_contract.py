@@ -462,7 +462,7 @@ def test_health_is_unhealthy_without_exception_text_when_the_index_cannot_be_bui
     def broken(catalogue):
         raise MemoryError("secret internals")
 
-    monkeypatch.setattr("recommendations.index.lexical_build", broken)
+    monkeypatch.setattr("recommendations.lexical.lexical_build", broken)
     response = api.get(f"{BASE}/health")
     assert response.status_code == 200
     body = response.json()
