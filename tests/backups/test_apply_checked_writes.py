@@ -5,12 +5,14 @@ among records already present, rolls everything back. Nothing is written: no row
 from __future__ import annotations
 
 import gc
+from types import SimpleNamespace
 
 import pytest
 
 from backups.archive.apply import part_write
 from backups.archive.apply.context import GC_YOUNG_THRESHOLD, fewer_collections
 from backups.archive.format import ArchiveError, image_member
+from backups.archive.reader import ValidatedArchive
 from backups.archive.records import row_record
 from deliveries.models import DeliveryJob
 from generation.models import GenerationResult
@@ -114,3 +116,21 @@ def test_the_thresholds_come_back_after_a_failure():
         failing_apply()
     assert inside == [max(before[0], GC_YOUNG_THRESHOLD)]
     assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize(
+    ("counts", "declared"),
+    [({"generation_jobs": 40_000}, 40_000), ({}, 0), (None, 0), ({"generation_jobs": -5}, 0),
+     ({"generation_jobs": "many"}, 0), ({"generation_jobs": True}, 0), ([1, 2], 0)],
+)  # fmt: skip
+def test_the_bulk_load_is_chosen_by_the_manifest_s_count_which_may_lie(tmp_path, counts, declared):
+    """With no check pass, nothing counts the records before the write: whether the jobs are bulk-loaded (triggers
+    off, rollups rebuilt) is decided by the count the manifest declares, a hint that never decides which rows are
+    written (a wrong one only costs time, and the rebuild is exact either way)."""
+    manifest = {"format": "loraforge-archive"} if counts is None else {"counts": counts}
+    context = SimpleNamespace(archive=ValidatedArchive(path=tmp_path / "a.zip", manifest=manifest))
+    assert context.archive.declared_count("generation_jobs") == declared
+    big_table = 3 * declared + 1
+    assert part_write._bulk_load(context, inserted=part_write.BULK_JOBS, existing=2 * declared) is True
+    assert part_write._bulk_load(context, inserted=part_write.BULK_JOBS, existing=big_table) is False
+    assert part_write._bulk_load(context, inserted=part_write.BULK_JOBS - 1, existing=0) is False
