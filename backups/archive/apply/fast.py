@@ -15,7 +15,6 @@ from django.db import connection, models
 
 from backups.archive.records import RecordError, archived_fields, field_value
 
-Converter = Callable[[Any], Any]
 _MISSING = object()
 
 
