@@ -83,6 +83,12 @@ class Encoder:
             return _background.submit(self._encode, texts, batch_size).result()
         return self._encode(texts, batch_size)
 
+    def encode_rows(self, texts: list[str], *, batch_size: int = 32) -> list[bytes]:
+        """Batch embedding (in the background thread) as stored: one ``vector_to_bytes`` value per text."""
+        from recommendations.vectors import vector_to_bytes
+
+        return [vector_to_bytes(vector) for vector in self.encode(texts, batch_size=batch_size, background=True)]
+
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import numpy as np
 

@@ -37,8 +37,9 @@ class ProcessEncoder:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def encode(self, texts: list[str], *, batch_size: int = 32, background: bool = True) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text, computed by the child."""
+    def encode_rows(self, texts: list[str], *, batch_size: int = 32) -> list[bytes]:
+        """One vector per text as ``dim`` little-endian float32 values, as the child wrote them: stored as they are,
+        so the server handles vectors without loading numpy (issue 9's RSS)."""
         assert self.process.stdin is not None
         assert self.process.stdout is not None
         with self._lock:
@@ -51,8 +52,16 @@ class ProcessEncoder:
         if "vectors" not in answer:
             raise RuntimeError(f"the encoder process failed ({answer.get('error')})")
         data = base64.b64decode(answer["vectors"])
+        size = 4 * self.dim
+        if len(data) != size * len(texts):
+            raise RuntimeError(f"the encoder process answered {len(data)} bytes for {len(texts)} vectors of {self.dim}")
+        return [data[start : start + size] for start in range(0, len(data), size)]
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, background: bool = True) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text, computed by the child."""
         import numpy as np
 
+        data = b"".join(self.encode_rows(texts, batch_size=batch_size))
         return np.frombuffer(data, dtype="<f4").reshape(len(texts), self.dim).astype(np.float32)
 
     def close(self) -> None:

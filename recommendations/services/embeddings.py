@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -39,10 +39,6 @@ from recommendations.models import AdapterEmbedding
 from recommendations.process_encoder import process_encoder_get
 from recommendations.scoring import popularity_score, quality_score, recency_score
 from recommendations.triggers import adapter_phrases
-from recommendations.vectors import vector_to_bytes
-
-if TYPE_CHECKING:
-    import numpy as np
 
 logger = logging.getLogger("loraforge.recommendations")
 
@@ -53,11 +49,11 @@ _SWEEP_KEY = "recommendations:sweep-scheduled"
 ERRORS_KEPT = 100
 
 
-class TextEncoder(Protocol):
+class BatchEncoder(Protocol):
     dim: int
     device: str
 
-    def encode(self, texts: list[str], *, batch_size: int = 32, background: bool = False) -> np.ndarray: ...
+    def encode_rows(self, texts: list[str], *, batch_size: int = 32) -> list[bytes]: ...
 
 
 class ItemsProgress(Protocol):
@@ -127,7 +123,7 @@ def embeddings_compute(
     return report
 
 
-def _batch_encoder() -> TextEncoder | None:
+def _batch_encoder() -> BatchEncoder | None:
     """In the embedded shape a child process embeds (the web server keeps its memory and CPU); else this process."""
     if embedded_worker_running():
         return process_encoder_get()
@@ -135,7 +131,7 @@ def _batch_encoder() -> TextEncoder | None:
 
 
 def _embed_batch(
-    encoder: TextEncoder, ids: list[str], *, force: bool, batch_size: int, report: EmbeddingsReport
+    encoder: BatchEncoder, ids: list[str], *, force: bool, batch_size: int, report: EmbeddingsReport
 ) -> None:
     name = model_name()
     adapters = {str(a.pk): a for a in Adapter.objects.filter(pk__in=ids).only(*SNAPSHOT_FIELDS, "updated_at")}
@@ -162,7 +158,7 @@ def _embed_batch(
     if not todo:
         return
     try:
-        vectors = encoder.encode([text for _, text, _ in todo], batch_size=batch_size, background=True)
+        vectors = encoder.encode_rows([text for _, text, _ in todo], batch_size=batch_size)
     except SoftTimeLimitExceeded:
         raise  # the task's time is up: the job fails, it is not a per-adapter error
     except Exception as exc:
@@ -173,7 +169,7 @@ def _embed_batch(
     now = timezone.now()
     rows = [
         AdapterEmbedding(
-            adapter_id=adapter.pk, model_name=name, dim=int(vector.shape[0]), vector=vector_to_bytes(vector),
+            adapter_id=adapter.pk, model_name=name, dim=encoder.dim, vector=vector,
             text_sha256=sha, quality_score=quality_score(adapter.stats),
             popularity_score=popularity_score(adapter.stats),
             recency_score=recency_score(adapter.published_at, adapter.created_at, now),
