@@ -77,7 +77,8 @@ def dashboard_context(time_range: str, request: HttpRequest) -> dict[str, Any]:
 
 def served_over_asgi(request: HttpRequest) -> bool:
     """Whether an ASGI server (which also serves the WebSocket) delivered the request: Django's ASGI handler, or the
-    WSGI pool ``loraforge.asgi`` runs HTTP on (a2wsgi puts the ASGI scope in the environ). Under a plain WSGI server
+    WSGI pool ``loraforge.asgi`` runs HTTP on (``loraforge.wsgi_pool`` puts the ASGI scope in the
+    environ). Under a plain WSGI server
     the page offers no socket, so the browser never logs a refused connection."""
     return isinstance(request, ASGIRequest) or "asgi.scope" in request.META
 

@@ -94,17 +94,18 @@ MAKE_RUN = ("--no-server-header", "--timeout-graceful-shutdown", "10")  # exactl
 
 
 def start_server(
-    env: dict[str, str], port: int, *, flags: tuple[str, ...] = QUIET, log: Path | None = None
+    env: dict[str, str], port: int, *, flags: tuple[str, ...] = QUIET, log: Path | None = None, cwd: Path = ROOT
 ) -> subprocess.Popen[bytes]:
     """One web process. Several are started on several ports, as behind a load balancer: uvicorn's own
     ``--workers`` mode accepts connections without TCP_NODELAY (its listening socket has proto 0), which
-    adds a 40 ms delayed-ACK stall to every small response. ``flags`` are uvicorn's; ``log`` takes its output."""
+    adds a 40 ms delayed-ACK stall to every small response. ``flags`` are uvicorn's; ``log`` takes its output;
+    ``cwd`` is the checkout whose code it runs."""
     command = [
         sys.executable, "-m", "uvicorn", "loraforge.asgi:application", "--host", "127.0.0.1", "--port", str(port),
         "--lifespan", "on", *flags,
     ]  # fmt: skip
     output = log.open("wb") if log is not None else None
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=output, stderr=output)
+    process = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True, stdout=output, stderr=output)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

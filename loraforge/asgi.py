@@ -4,10 +4,11 @@ A real ASGI server sends ``lifespan.startup``: that is how the process knows it 
 and when ``LORAFORGE_EMBEDDED_WORKER=auto`` and no ``REDIS_URL`` is set it starts the embedded
 Celery worker then (``loraforge.lifespan``).
 
-HTTP is served by Django's WSGI handler on a fixed pool of ``LORAFORGE_HTTP_THREADS`` threads (a2wsgi): the
-middleware chain runs synchronously, once, in a long-lived thread that keeps its database connection, instead
-of being adapted between async and sync several times per request on a new thread (what made a request that
-does no work cost 4 ms). The two endpoints that wait for a generation on the event loop (``waiting_view``) keep
+HTTP is served by Django's WSGI handler on a fixed pool of ``LORAFORGE_HTTP_THREADS`` threads
+(``loraforge.wsgi_pool``): the middleware chain runs synchronously, once, in a long-lived thread that keeps its
+database connection, instead of being adapted between async and sync several times per request on a new thread
+(what made a request that does no work cost 4 ms); a request and its response cross between the event loop and the
+thread once each way. The two endpoints that wait for a generation on the event loop (``waiting_view``) keep
 Django's ASGI handler, so a waiting client never holds a pool thread. WebSockets stay with Channels.
 
 Run it with ``uvicorn loraforge.asgi:application --lifespan on`` (``make run``).
@@ -24,7 +25,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loraforge.settings")
 django_asgi = get_asgi_application()
 
-from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
@@ -32,12 +32,13 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 from loraforge.lifespan import handle_lifespan  # noqa: E402
 from loraforge.memory import limit_malloc_arenas  # noqa: E402
 from loraforge.routing import websocket_urlpatterns  # noqa: E402
+from loraforge.wsgi_pool import WsgiPool  # noqa: E402
 
 limit_malloc_arenas()  # before the HTTP pool and the embedded worker start their threads
 
 # Served by Django's ASGI handler: the views that await a generation (generation.jobs.views.waiting_view).
 EVENT_LOOP_PATHS = re.compile(r"^/(?:api/)?v1/generation/(?:generate|compose-and-generate)/?$")
-django_wsgi: Any = WSGIMiddleware(cast(Any, get_wsgi_application()), workers=settings.LORAFORGE_HTTP_THREADS)
+django_wsgi = WsgiPool(cast(Any, get_wsgi_application()), threads=settings.LORAFORGE_HTTP_THREADS)
 
 
 async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:

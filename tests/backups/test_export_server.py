@@ -1,4 +1,4 @@
-"""A large export through the real server (uvicorn, Django as WSGI in a2wsgi's thread pool): the archive streams
+"""A large export through the real server (uvicorn, Django as WSGI in the server's thread pool): the archive streams
 with chunked transfer encoding, verifies, and the web process's memory does not grow with it."""
 
 from __future__ import annotations
