@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from adapters.models import ScannedFile
@@ -134,10 +135,19 @@ def touch(row_id: int, *, adapter_id: Any, sidecar_fingerprint: str, now: dateti
     )
 
 
+_TABLE = ScannedFile._meta.db_table
+# Plain SQL: every create runs it, and compiling the ORM's update cost several times what the database takes.
+_LIFT_PATH = f"UPDATE {_TABLE} SET excluded = %s WHERE excluded = %s AND path = %s"  # noqa: S608 - no user input
+_LIFT_PATH_OR_HASH = f"UPDATE {_TABLE} SET excluded = %s WHERE excluded = %s AND (path = %s OR sha256 = %s)"  # noqa: S608
+
+
 def clear_exclusions(*, path: str, sha256: str | None) -> None:
     """Creating an adapter lifts any exclusion of its path and of its content hash (SPEC 6.6.6)."""
-    condition = (Q(path=path) | Q(sha256=sha256)) if sha256 else Q(path=path)
-    ScannedFile.objects.filter(condition, excluded=True).update(excluded=False)
+    with connection.cursor() as cursor:
+        if sha256:
+            cursor.execute(_LIFT_PATH_OR_HASH, [False, True, path, sha256])
+        else:
+            cursor.execute(_LIFT_PATH, [False, True, path])
 
 
 def known_hashes(paths: Sequence[str]) -> dict[str, str | None]:
