@@ -150,13 +150,16 @@ def test_other_methods_are_405(api, media_root, method):
 
 @pytest.mark.django_db(transaction=True)
 def test_under_asgi_the_file_is_streamed_in_chunks(api_key, tmp_path, settings, monkeypatch):
-    """Django reads a synchronous iterator whole under ASGI; the media view streams chunk by chunk."""
+    """Django reads a synchronous iterator whole under ASGI; the media view streams chunk by chunk. The HTTP pool
+    collects a response of up to ``BUFFER_MAX_BYTES`` and sends it in one message; past that, every chunk goes as
+    its own message (``loraforge.wsgi_pool``), so a large file is never held whole."""
     from loraforge import media_views
     from loraforge.asgi import application
+    from loraforge.wsgi_pool import BUFFER_MAX_BYTES
 
-    monkeypatch.setattr(media_views, "CHUNK_SIZE", 4096)
+    monkeypatch.setattr(media_views, "CHUNK_SIZE", 64 * 1024)
     settings.MEDIA_ROOT = tmp_path
-    data = os.urandom(10_000)
+    data = os.urandom(BUFFER_MAX_BYTES + 10_000)  # 4 full chunks and one of 10,000 bytes
     (tmp_path / "big.png").write_bytes(data)
     scope = {
         "type": "http",
@@ -193,5 +196,5 @@ def test_under_asgi_the_file_is_streamed_in_chunks(api_key, tmp_path, settings, 
     headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
     assert (headers["content-type"], headers["content-length"]) == ("image/png", str(len(data)))
     assert b"".join(bodies) == data
-    assert len([body for body in bodies if body]) == 3
+    assert [len(body) for body in bodies if body] == [64 * 1024] * 4 + [10_000]
     assert not [warning for warning in caught if "synchronous iterators" in str(warning.message)]
