@@ -149,7 +149,6 @@ class _Exchange:
         self.size = 0
         self.streaming = False
         self.abandoned = False
-        self._drainer: asyncio.Task[None] | None = None  # referenced while it runs
 
     # --- in the pool thread -------------------------------------------------------------------------------
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
@@ -202,8 +201,10 @@ class _Exchange:
 
     def _put(self, item: Any, *, final: bool = False) -> None:
         """Queue ``item`` for the loop, waiting while the queue is full. Once the loop gave up on the response,
-        only the final item is queued (its drain ends with it) and any other raises ``ClientGone``."""
-        if self.abandoned and not final:
+        the final item is dropped and any other raises ``ClientGone``."""
+        if self.abandoned:
+            if final:
+                return
             raise ClientGone()
         put = self.queue.put(item)
         try:
@@ -227,17 +228,11 @@ class _Exchange:
             raise
 
     def abandon(self) -> None:
-        """Stop sending: the thread's next chunk raises ``ClientGone``, and what it queued is drained, so a thread
-        blocked on the full queue gets to stop."""
-        if not self.abandoned:
-            self.abandoned = True
-            self._drainer = self.loop.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        while True:
-            item = await self.queue.get()
-            if item is _END or isinstance(item, BaseException):
-                return
+        """Stop sending: the thread's next chunk raises ``ClientGone``; what it queued is dropped, so a thread waiting
+        on the full queue gets its place and stops at its next chunk. Nothing is left waiting on the loop."""
+        self.abandoned = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
 
 
 def _succeed(future: asyncio.Future[bool], value: bool) -> None:

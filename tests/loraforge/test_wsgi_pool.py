@@ -208,6 +208,32 @@ def test_a_client_gone_mid_stream_stops_the_thread_and_frees_it():
     assert following.sent[-1]["body"] == b"again"
 
 
+def test_a_request_cancelled_while_its_thread_works_leaves_nothing_waiting():
+    release = threading.Event()
+
+    def slow(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        release.wait(5)
+        start_response("200 OK", [])
+        return [b"late"]
+
+    pool = WsgiPool(slow, threads=1)
+    following = Client(b"next")
+
+    async def cancelled_then_next() -> int:
+        request = asyncio.ensure_future(pool(scope_with(length=None, method="GET"), Client().receive, Client().send))
+        await asyncio.sleep(0.05)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        release.set()
+        pool.app = echo_app  # the thread finishes the cancelled response, then serves the next request
+        await asyncio.wait_for(pool(scope_with(length=4), following.receive, following.send), 5)
+        return len([task for task in asyncio.all_tasks() if task is not asyncio.current_task()])
+
+    assert asyncio.run(cancelled_then_next()) == 0
+    assert following.sent[-1]["body"] == b"next"
+
+
 def test_the_pool_serves_http_only():
     with pytest.raises(ValueError, match="HTTP only"):
         asyncio.run(WsgiPool(echo_app, threads=1)({"type": "websocket"}, Client().receive, Client().send))
