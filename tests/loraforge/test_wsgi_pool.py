@@ -1,7 +1,8 @@
 """The WSGI pool the ASGI server runs Django's HTTP on (``loraforge.wsgi_pool``): the environ it builds, bodies read
 before the thread takes the request or as the view reads them, responses sent whole or streamed with backpressure,
 errors raised on the loop, and a thread that stops when the client goes away. Through the real server, every other
-test of the API covers it too (``tests/loraforge/test_server.py`` and the browser tests among them)."""
+test of the API covers it too (``tests/loraforge/test_make_run.py``, ``tests/backups/test_export_server.py`` and
+the browser tests among them)."""
 
 from __future__ import annotations
 
