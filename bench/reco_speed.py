@@ -149,6 +149,27 @@ def timed(port: int, key: str, method: str, path: str, body: bytes | None = None
     return (time.perf_counter() - started) * 1000
 
 
+def after_writes(port: int, key: str, ids: list[str]) -> dict[str, float]:
+    """What the first similar costs after catalogue writes (the index follows them instead of a fit): a toggle, a
+    new description of known words, and one with a word no adapter had (a fit starts in the background; the
+    request does not wait for it). Each is the median of 5 write-then-similar pairs on different adapters."""
+    texts = {
+        "toggle": None,
+        "text": "A watercolor portrait in soft pastel light.",
+        "new_word": "A zeppelin-shaped quokka in soft pastel light.",
+    }
+    figures: dict[str, float] = {}
+    for name, text in texts.items():
+        samples = []
+        for n, target in enumerate(ids[10:15]):
+            path = f"/api/v1/adapters/{target}"
+            body = {"active": n % 2 == 0} if text is None else {"description": f"{text} {n}"}
+            timed(port, key, "PATCH", path, json.dumps(body).encode())
+            samples.append(timed(port, key, "GET", f"/api/v1/recommendations/similar/{ids[0]}"))
+        figures[f"similar_after_{name}_ms"] = float(np.median(samples))
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -181,6 +202,7 @@ def main() -> None:
             row = run_clients([port], key, scenario, 1, args.duration) | {"scenario": scenario.name}
             rows.append(row)
         figures["rss_after_mib"] = rss_mib(server.pid)
+        figures |= after_writes(port, key, ids)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -6,8 +6,10 @@ compiled once per process with the samples (on the first connection that runs it
 must carry exactly the samples as its parameters, in order (checked, so a lookup whose parameter Django would
 transform is refused at the first run instead of answering wrongly). A run executes that SQL on the running thread's
 connection with new parameters and converts the rows with the converters Django applies on that connection;
-``rows()`` gives tuples, ``instances()`` model instances (deferred like ``only()``). Reads only; a queryset whose SQL
-depends on its parameters beyond their values (``__in`` lists, ``None`` becoming ``IS NULL``) does not belong here.
+``rows()`` gives tuples, ``instances()`` model instances (deferred like ``only()``); ``fetch()`` gives the rows as the
+driver returns them, for a caller that converts only some (``convert``, ``instances_from``). Reads only; a queryset
+whose SQL depends on its parameters beyond their values (``__in`` lists, ``None`` becoming ``IS NULL``) does not
+belong here.
 """
 
 from __future__ import annotations
@@ -58,26 +60,43 @@ class PreparedQuery(Generic[M]):
                 self._compiled = self._compile(connection)
             return self._compiled
 
+    def field_names(self) -> tuple[str, ...]:
+        """The attribute name of each selected column, in the order of a row."""
+        return (self._compiled or self._for(connections[self._using])).field_names
+
     def rows(self, *params: str) -> list[tuple[Any, ...]]:
         """The rows, converted as ``values_list`` would convert them."""
-        return self._run(params)[1]
+        return self.convert(self.fetch(*params))
 
     def instances(self, *params: str) -> list[M]:
         """The rows as model instances (the selected fields loaded, the others deferred)."""
-        compiled, rows = self._run(params)
-        assert self._model is not None
-        return [self._model.from_db(self._using, compiled.field_names, row) for row in rows]
+        return self.instances_from(self.fetch(*params))
 
-    def _run(self, params: Sequence[str]) -> tuple[_Compiled, list[tuple[Any, ...]]]:
+    def fetch(self, *params: str) -> list[tuple[Any, ...]]:
+        """The rows as the database driver returns them (no conversion): for a caller that compares rows and
+        converts only some of them (``convert``, ``instances_from``)."""
         if len(params) != len(self._samples):
             raise TypeError(f"expected {len(self._samples)} parameters, got {len(params)}")
         connection = connections[self._using]
         compiled = self._compiled or self._for(connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, list(params))
-            fetched = cursor.fetchall()
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def convert(self, fetched: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Rows from ``fetch`` converted with the converters Django applies on this thread's connection."""
+        connection = connections[self._using]
+        compiled = self._compiled or self._for(connection)
         compiler = compiled.query.get_compiler(connection=connection)
         converters = compiler.get_converters(compiled.columns)
         if converters:
-            return compiled, [tuple(row) for row in compiler.apply_converters(fetched, converters)]
-        return compiled, [tuple(row) for row in fetched]
+            return [tuple(row) for row in compiler.apply_converters(fetched, converters)]
+        return list(fetched)
+
+    def instances_from(self, fetched: Sequence[tuple[Any, ...]]) -> list[M]:
+        """Rows from ``fetch`` as model instances."""
+        rows = self.convert(fetched)
+        compiled = self._compiled
+        assert self._model is not None
+        assert compiled is not None
+        return [self._model.from_db(self._using, compiled.field_names, row) for row in rows]

@@ -1,8 +1,13 @@
 """A read-only snapshot of the catalogue for scoring: one row per adapter in a fixed order, with its documents,
-phrases, metadata and query-independent score terms, so a recommendation needs no per-adapter query."""
+phrases, metadata and query-independent score terms, so a recommendation needs no per-adapter query.
+
+``catalogue_load()`` reads every adapter; ``catalogue_update(previous)`` reads every row's columns too but builds
+again only the rows whose columns changed (a signature per row), so a snapshot follows a few writes in milliseconds
+per thousand adapters instead of a full load."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +15,7 @@ import numpy as np
 from django.utils import timezone
 
 from adapters.models import Adapter
+from loraforge.prepared import PreparedQuery
 from recommendations.documents import SNAPSHOT_FIELDS, lexical_document, semantic_text, text_sha256
 from recommendations.scoring import popularity_score, quality_score, recency_score
 from recommendations.triggers import adapter_phrases
@@ -33,6 +39,9 @@ class Catalogue:
     recency: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _family_masks: dict[tuple[str, tuple[str, ...]], np.ndarray] = field(default_factory=dict, repr=False)
     name_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # position by lower-case name
+    signatures: list[int] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list, repr=False)
+    key_position: dict[Any, int] = field(default_factory=dict, repr=False)  # row by the id as the driver returns it
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,45 +56,156 @@ class Catalogue:
         return mask
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One adapter's row of a snapshot, and the signature of the column values it was made from."""
+
+    id: str
+    key: Any  # the id as the database driver returns it
+    signature: int
+    name: str
+    description: str | None
+    metadata: dict[str, Any]
+    document: str
+    semantic_hash: str
+    phrases: list[str]
+    tag_set: frozenset[str]
+    base_family: str
+    active: bool
+    quality: float
+    popularity: float
+    recency: float
+
+
+@dataclass
+class Update:
+    """``catalogue``, a snapshot brought up to date from ``before``: ``unchanged[i]`` is the row of ``before`` that
+    row ``i`` was copied from (the adapter's columns are unchanged), or -1 (new, or read again)."""
+
+    before: Catalogue
+    catalogue: Catalogue
+    unchanged: np.ndarray
+    removed: int = 0
+
+    @classmethod
+    def between(cls, before: Catalogue, catalogue: Catalogue) -> Update:
+        """Two snapshots read independently (no row known to be copied)."""
+        present = sum(adapter_id in before.position for adapter_id in catalogue.ids)
+        return cls(before, catalogue, np.full(len(catalogue), -1, dtype=np.int64), removed=len(before) - present)
+
+    @property
+    def changed(self) -> int:
+        """Rows read again (new or changed adapters) plus rows dropped (deleted adapters)."""
+        return int((self.unchanged < 0).sum()) + self.removed
+
+    def sources(self, value: Callable[[Catalogue, int], Any]) -> np.ndarray:
+        """For each row, the row of ``before`` with the same adapter and an equal ``value(snapshot, row)`` (every
+        unchanged row, and a changed row where ``value`` did not change), else -1."""
+        sources = self.unchanged.copy()
+        for row in np.flatnonzero(sources < 0):
+            old = self.before.position.get(self.catalogue.ids[row])
+            if old is not None and value(self.before, old) == value(self.catalogue, int(row)):
+                sources[row] = old
+        return sources
+
+
+# Every adapter's snapshot columns, ordered by id (stable across rebuilds), compiled once and read without
+# conversion: the signatures compare the driver's values, and only new or changed rows are converted.
+_SNAPSHOT: PreparedQuery[Adapter] = PreparedQuery(lambda: Adapter.objects.order_by("id").only(*SNAPSHOT_FIELDS))
+
+
 def catalogue_load() -> Catalogue:
-    """Every adapter, ordered by id (stable across rebuilds)."""
-    now = timezone.now()
-    catalogue = Catalogue()
-    quality: list[float] = []
-    popularity: list[float] = []
-    recency: list[float] = []
-    families: list[str] = []
-    active: list[bool] = []
-    rows = Adapter.objects.only(*SNAPSHOT_FIELDS).order_by("id")
-    for row, adapter in enumerate(rows.iterator(chunk_size=2000)):
-        adapter_id = str(adapter.pk)
-        catalogue.ids.append(adapter_id)
-        catalogue.position[adapter_id] = row
-        catalogue.names.append(adapter.name)
-        catalogue.descriptions.append(adapter.description)
-        catalogue.metadata.append(_metadata(adapter))
-        catalogue.documents.append(lexical_document(adapter))
-        catalogue.semantic_hashes.append(text_sha256(semantic_text(adapter)))
-        catalogue.phrases.append(
-            adapter_phrases(
-                triggers=adapter.triggers,
-                trained_words=adapter.trained_words,
-                activation_text=adapter.activation_text,
-                header_metadata=adapter.header_metadata,
-            )
-        )
-        catalogue.tag_sets.append(frozenset(str(tag).lower() for tag in adapter.tags or []))
-        families.append(adapter.base_family)
-        active.append(adapter.active)
-        quality.append(quality_score(adapter.stats))
-        popularity.append(popularity_score(adapter.stats))
-        recency.append(recency_score(adapter.published_at, adapter.created_at, now))
-    catalogue.base_family = np.array(families, dtype=object)
-    catalogue.active = np.array(active, dtype=bool)
-    catalogue.quality = np.array(quality, dtype=np.float64)
-    catalogue.popularity = np.array(popularity, dtype=np.float64)
-    catalogue.recency = np.array(recency, dtype=np.float64)
-    by_name = sorted(range(len(catalogue.names)), key=lambda row: catalogue.names[row].lower())
+    """Every adapter, ordered by id."""
+    return _assemble(_entries(_SNAPSHOT.fetch(), timezone.now()))
+
+
+def catalogue_update(before: Catalogue) -> Update:
+    """The snapshot as the catalogue is now, copying the rows of ``before`` whose adapter did not change (one read
+    of every row's columns, compared by signature; only new and changed rows are converted and scored again)."""
+    fetched = _SNAPSHOT.fetch()
+    at = _key_column()
+    unchanged = np.full(len(fetched), -1, dtype=np.int64)
+    fresh: list[tuple[Any, ...]] = []
+    present = 0
+    for row, values in enumerate(fetched):
+        old = before.key_position.get(values[at])
+        if old is None:
+            fresh.append(values)
+            continue
+        present += 1
+        if before.signatures[old] == _signature(values):
+            unchanged[row] = old
+        else:
+            fresh.append(values)
+    made = iter(_entries(fresh, timezone.now()))
+    entries = [before.entries[old] if old >= 0 else next(made) for old in unchanged.tolist()]
+    return Update(before, _assemble(entries), unchanged, removed=len(before) - present)
+
+
+def _key_column() -> int:
+    return _SNAPSHOT.field_names().index("id")
+
+
+def _signature(row: tuple[Any, ...]) -> int:
+    """A 64-bit hash of the row's column values as the driver returned them (one process: the index is per process)."""
+    try:
+        return hash(row)
+    except TypeError:  # a driver that decoded a JSON column into a dict
+        return hash(repr(row))
+
+
+def _entries(fetched: list[tuple[Any, ...]], now: Any) -> list[Entry]:
+    at = _key_column()
+    adapters = _SNAPSHOT.instances_from(fetched)
+    return [
+        _entry(adapter, values[at], _signature(values), now) for adapter, values in zip(adapters, fetched, strict=True)
+    ]
+
+
+def _entry(adapter: Adapter, key: Any, signature: int, now: Any) -> Entry:
+    return Entry(
+        id=str(adapter.pk),
+        key=key,
+        signature=signature,
+        name=adapter.name,
+        description=adapter.description,
+        metadata=_metadata(adapter),
+        document=lexical_document(adapter),
+        semantic_hash=text_sha256(semantic_text(adapter)),
+        phrases=adapter_phrases(
+            triggers=adapter.triggers,
+            trained_words=adapter.trained_words,
+            activation_text=adapter.activation_text,
+            header_metadata=adapter.header_metadata,
+        ),
+        tag_set=frozenset(str(tag).lower() for tag in adapter.tags or []),
+        base_family=adapter.base_family,
+        active=adapter.active,
+        quality=quality_score(adapter.stats),
+        popularity=popularity_score(adapter.stats),
+        recency=recency_score(adapter.published_at, adapter.created_at, now),
+    )
+
+
+def _assemble(entries: list[Entry]) -> Catalogue:
+    catalogue = Catalogue(entries=entries)
+    catalogue.ids = [entry.id for entry in entries]
+    catalogue.position = {adapter_id: row for row, adapter_id in enumerate(catalogue.ids)}
+    catalogue.key_position = {entry.key: row for row, entry in enumerate(entries)}
+    catalogue.names = [entry.name for entry in entries]
+    catalogue.descriptions = [entry.description for entry in entries]
+    catalogue.metadata = [entry.metadata for entry in entries]
+    catalogue.documents = [entry.document for entry in entries]
+    catalogue.semantic_hashes = [entry.semantic_hash for entry in entries]
+    catalogue.phrases = [entry.phrases for entry in entries]
+    catalogue.tag_sets = [entry.tag_set for entry in entries]
+    catalogue.signatures = [entry.signature for entry in entries]
+    catalogue.base_family = np.array([entry.base_family for entry in entries], dtype=object)
+    catalogue.active = np.array([entry.active for entry in entries], dtype=bool)
+    catalogue.quality = np.array([entry.quality for entry in entries], dtype=np.float64)
+    catalogue.popularity = np.array([entry.popularity for entry in entries], dtype=np.float64)
+    catalogue.recency = np.array([entry.recency for entry in entries], dtype=np.float64)
+    by_name = sorted(range(len(entries)), key=lambda row: catalogue.names[row].lower())
     catalogue.name_rank = np.empty(len(by_name), dtype=np.int64)
     catalogue.name_rank[by_name] = np.arange(len(by_name))
     return catalogue

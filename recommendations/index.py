@@ -1,14 +1,22 @@
 """The per-process recommendation index: a catalogue snapshot with its lexical index, and the matrix of current
 sentence vectors. Never stale: each request reads the catalogue's fingerprint (the version and row count the
-adapters' triggers keep: one indexed read) and the embeddings' fingerprint (one aggregate), and rebuilds what
-changed."""
+adapters' triggers keep: one indexed read) and the embeddings' fingerprint (one aggregate), and brings up to date
+what changed.
+
+After a catalogue write the index follows it: the snapshot's changed rows are read again, their documents transformed
+with the fitted vocabularies and their vectors read, the rest copied (milliseconds for a few writes, where a fit takes
+seconds per ten thousand adapters). Once more than ``REFIT_SHARE`` of the rows changed since the last fit, a fit runs
+in a background thread (one at a time) and replaces the index when done; so does a document that brought a word the
+fit never saw (a new name, say: until then it matches through its character n-grams only), at most every
+``NOVEL_REFIT_SECONDS``. A catalogue of at most ``EXACT_REFIT_MAX_ADAPTERS``, or a change to more than
+``INLINE_REFIT_SHARE`` of it, is fitted again at once."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +37,10 @@ if TYPE_CHECKING:  # numpy and the index's parts load with the first index built
 logger = logging.getLogger("loraforge.recommendations")
 
 INLINE_BUILD_MAX_ADAPTERS = 2000
+EXACT_REFIT_MAX_ADAPTERS = 500  # a fit well under a second: every change refits (exact vocabulary and weights)
+INLINE_REFIT_SHARE = 0.5  # a change to more rows than this share refits at once (transforming them costs as much)
+REFIT_SHARE = 0.1  # rows changed since the last fit beyond which a fit runs in the background
+NOVEL_REFIT_SECONDS = 60.0  # a word the fit never saw: a background fit at most this often (seconds of CPU each)
 
 
 @dataclass
@@ -40,6 +52,8 @@ class RecoIndex:
     build_seconds: float
     semantic_fingerprint: Any = None
     semantic: SemanticMatrix | None = None
+    drift: int = 0  # rows changed (added, written, deleted) since the vocabularies were fitted
+    fitted_at: float = field(default_factory=time.monotonic)  # when they were
 
     @property
     def memory_bytes(self) -> int:
@@ -54,6 +68,8 @@ class _State:
     hits: int = 0
     requests: int = 0
     building: bool = False
+    refitting: bool = False
+    refit_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _state = _State()
@@ -83,9 +99,11 @@ def index_current(*, force: bool = False, semantic: bool = True) -> RecoIndex:
         with _state.lock:
             index = _state.index
             if force or index is None or index.fingerprint != fingerprint:
-                index = _build(fingerprint)
+                index = _build(fingerprint) if force or index is None else _follow(index, fingerprint)
                 _state.index = index
                 rebuilt = True
+    if _refit_due(index):
+        _refit_in_background()
     if semantic:
         _semantic_refresh(index)
     _state.requests += 1
@@ -104,6 +122,77 @@ def _build(fingerprint: Any) -> RecoIndex:
     seconds = time.perf_counter() - started
     logger.info("Recommendation index built: %d adapters in %.2f s", len(catalogue), seconds)
     return RecoIndex(fingerprint, catalogue, lexical, timezone.now(), seconds)
+
+
+def _follow(index: RecoIndex, fingerprint: Any) -> RecoIndex:
+    """``index`` brought up to the catalogue as it is now (see the module's docstring)."""
+    from recommendations.catalogue import catalogue_update
+    from recommendations.lexical import lexical_build, lexical_update
+    from recommendations.vectors import semantic_matrix_update
+
+    started = time.perf_counter()
+    update = catalogue_update(index.catalogue)
+    if not update.changed:  # columns no recommendation reads (usage, file times, hash state)
+        return replace(index, fingerprint=fingerprint)
+    catalogue = update.catalogue
+    drift = index.drift + update.changed
+    if not len(catalogue):
+        lexical, drift = None, 0
+    elif (
+        index.lexical is None
+        or len(catalogue) <= EXACT_REFIT_MAX_ADAPTERS
+        or update.changed > INLINE_REFIT_SHARE * len(catalogue)
+    ):
+        lexical, drift = lexical_build(catalogue), 0
+    else:
+        lexical = lexical_update(index.lexical, update)
+    semantic = None
+    if index.semantic_fingerprint is not None:
+        semantic = semantic_matrix_update(index.semantic, update, model_name())
+    seconds = time.perf_counter() - started
+    logger.info("Recommendation index followed %d changed rows in %.3f s", update.changed, seconds)
+    followed = RecoIndex(
+        fingerprint, catalogue, lexical, timezone.now(), seconds, index.semantic_fingerprint, semantic, drift,
+        fitted_at=index.fitted_at if drift else time.monotonic(),
+    )  # fmt: skip
+    return followed
+
+
+def _refit_due(index: RecoIndex) -> bool:
+    if index.lexical is None or _state.refitting:
+        return False
+    if index.drift > REFIT_SHARE * len(index.catalogue):
+        return True
+    return index.lexical.novel and time.monotonic() - index.fitted_at >= NOVEL_REFIT_SECONDS
+
+
+def _refit_in_background() -> None:
+    """Start a fit of the whole catalogue in a thread (one at a time); requests go on with the followed index."""
+    with _state.refit_lock:
+        if _state.refitting:
+            return
+        _state.refitting = True
+    threading.Thread(target=_refit, name="recommendation-refit", daemon=True).start()
+
+
+def _refit() -> None:
+    from recommendations.catalogue import Update
+    from recommendations.vectors import semantic_matrix_update
+
+    try:
+        fitted = _build(catalogue_fingerprint())
+        with _state.lock:  # the index may have followed more writes meanwhile: the next request follows them again
+            current = _state.index
+            if current is not None and current.semantic_fingerprint is not None:
+                update = Update.between(current.catalogue, fitted.catalogue)
+                fitted.semantic = semantic_matrix_update(current.semantic, update, model_name())
+                fitted.semantic_fingerprint = current.semantic_fingerprint
+            _state.index = fitted
+    except Exception:
+        logger.exception("Refitting the recommendation index failed")
+    finally:
+        _state.refitting = False
+        connection.close()  # this thread's own database connection
 
 
 def _semantic_refresh(index: RecoIndex) -> None:

@@ -4,14 +4,16 @@ scikit-learn is imported here, lazily, by whoever builds an index."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from recommendations.catalogue import Catalogue
+from recommendations.catalogue import Catalogue, Update
 from recommendations.triggers import PhraseLookup
 
+WORD_PATTERN = r"\b\w+\b"  # the word vectorizer's tokens
 WORD_MAX_FEATURES = 50_000
 CHAR_MAX_FEATURES = 100_000
 
@@ -20,7 +22,7 @@ def _word_vectorizer() -> Any:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(
-        token_pattern=r"\b\w+\b",  # noqa: S106 - a regular expression, not a password
+        token_pattern=WORD_PATTERN,
         ngram_range=(1, 2),
         sublinear_tf=True,
         max_features=WORD_MAX_FEATURES,
@@ -47,6 +49,8 @@ class LexicalIndex:
     phrase_rows: np.ndarray  # the catalogue row of each phrase
     phrase_texts: list[str]
     phrase_lookup: PhraseLookup
+    fitted_words: frozenset[str] = frozenset()  # every word the fit saw, those cut by ``max_features`` included
+    novel: bool = False  # a document transformed since the fit has a word the fit never saw
 
     @property
     def memory_bytes(self) -> int:
@@ -100,32 +104,111 @@ def lexical_build(catalogue: Catalogue) -> LexicalIndex:
     """Fit both vectorizers on the catalogue's documents (raises ``ValueError`` on an empty catalogue)."""
     if not len(catalogue):
         raise ValueError("the catalogue is empty")
-    word_vectorizer, word = _fit(_word_vectorizer(), catalogue.documents)
-    char_vectorizer, char = _fit(_char_vectorizer(), catalogue.documents)
-    texts = [phrase for phrases in catalogue.phrases for phrase in phrases]
-    rows = np.array([row for row, phrases in enumerate(catalogue.phrases) for _ in phrases], dtype=np.int64)
+    word_vectorizer, word, seen = _fit(_word_vectorizer(), catalogue.documents, terms=True)
+    char_vectorizer, char, _none = _fit(_char_vectorizer(), catalogue.documents)
+    texts, rows = _phrase_rows(catalogue)
     phrase_vectorizer, phrase_matrix = None, None
     if texts:
         phrase_vectorizer = _char_vectorizer(max_features=None)
         phrase_matrix = phrase_vectorizer.fit_transform(texts).tocsr()
+    words = frozenset(term for term in seen if " " not in term)  # the 1-grams of the 1-2-grams
     return LexicalIndex(
-        word_vectorizer, char_vectorizer, word, char, phrase_vectorizer, phrase_matrix, rows, texts, PhraseLookup(texts)
-    )
+        word_vectorizer, char_vectorizer, word, char, phrase_vectorizer, phrase_matrix, rows, texts,
+        PhraseLookup(texts), fitted_words=words,
+    )  # fmt: skip
 
 
-def _fit(vectorizer: Any, documents: list[str]) -> tuple[Any, Any]:
-    """The fitted vectorizer and its matrix; documents without a single token (names of symbols only) give an
-    empty vocabulary, which scikit-learn refuses: then a zero-width matrix that matches nothing."""
+def lexical_update(previous: LexicalIndex, update: Update) -> LexicalIndex:
+    """The index of ``update.catalogue`` with the vocabularies and weights ``previous`` was fitted with (on
+    ``update.before``): the rows of documents the snapshot already had are copied, the others transformed, so a few
+    writes cost milliseconds instead of a fit. A new word outside the fitted vocabulary counts for nothing until the
+    next fit (``recommendations.index`` refits once enough has changed). Raises ``ValueError`` on an empty catalogue."""
+    catalogue = update.catalogue
+    if not len(catalogue):
+        raise ValueError("the catalogue is empty")
+    sources = update.sources(lambda snapshot, row: snapshot.documents[row])
+    fresh = [catalogue.documents[row] for row in np.flatnonzero(sources < 0)]
+    word = _take_rows(previous.word, sources, previous.word_vectorizer, fresh)
+    char = _take_rows(previous.char, sources, previous.char_vectorizer, fresh)
+    novel = previous.novel or _has_novel_words(fresh, previous.fitted_words)
+    if catalogue.phrases == update.before.phrases:  # the same phrases in the same rows
+        phrase_vectorizer, phrase_matrix = previous.phrase_vectorizer, previous.phrases
+        texts, rows, lookup = previous.phrase_texts, previous.phrase_rows, previous.phrase_lookup
+    else:
+        texts, rows = _phrase_rows(catalogue)
+        lookup = PhraseLookup(texts)
+        phrase_vectorizer, phrase_matrix = previous.phrase_vectorizer, None
+        if texts and phrase_vectorizer is None:  # the first phrases: fitted (short texts, cheap)
+            phrase_vectorizer = _char_vectorizer(max_features=None)
+            phrase_matrix = phrase_vectorizer.fit_transform(texts).tocsr()
+        elif texts:
+            phrase_matrix = _phrases_taken(previous, update, texts)
+    return LexicalIndex(
+        previous.word_vectorizer, previous.char_vectorizer, word, char, phrase_vectorizer, phrase_matrix, rows,
+        texts, lookup, fitted_words=previous.fitted_words, novel=novel,
+    )  # fmt: skip
+
+
+_WORD = re.compile(WORD_PATTERN)
+
+
+def _has_novel_words(documents: list[str], fitted: frozenset[str]) -> bool:
+    return any(word not in fitted for document in documents for word in _WORD.findall(document))
+
+
+def _phrase_rows(catalogue: Catalogue) -> tuple[list[str], np.ndarray]:
+    """Every trigger phrase in catalogue order, and the catalogue row of each."""
+    texts = [phrase for phrases in catalogue.phrases for phrase in phrases]
+    rows = np.array([row for row, phrases in enumerate(catalogue.phrases) for _ in phrases], dtype=np.int64)
+    return texts, rows
+
+
+def _take_rows(matrix: Any, sources: np.ndarray, vectorizer: Any, fresh: list[str]) -> Any:
+    """Row ``sources[i]`` of ``matrix`` for each row ``i``, and where it is -1 the next of ``fresh`` transformed."""
+    from scipy.sparse import vstack
+
+    take = sources.copy()
+    missing = np.flatnonzero(take < 0)
+    if not len(missing):
+        same = len(take) == matrix.shape[0] and bool((take == np.arange(len(take))).all())
+        return matrix if same else matrix[take]
+    take[missing] = matrix.shape[0] + np.arange(len(missing))
+    added = vectorizer.transform(fresh).astype(matrix.dtype)
+    return vstack([matrix, added], format="csr")[take]
+
+
+def _phrases_taken(previous: LexicalIndex, update: Update, texts: list[str]) -> Any:
+    """The phrase matrix of ``update.catalogue`` (phrases in catalogue order) from ``previous``'s rows where an
+    adapter's phrases are unchanged."""
+    starts = np.concatenate(([0], np.cumsum([len(phrases) for phrases in update.before.phrases])))
+    adapters = update.sources(lambda snapshot, row: snapshot.phrases[row])
+    sources = np.full(len(texts), -1, dtype=np.int64)
+    position = 0
+    for row, phrases in enumerate(update.catalogue.phrases):
+        old = adapters[row]
+        if old >= 0:
+            sources[position : position + len(phrases)] = np.arange(starts[old], starts[old] + len(phrases))
+        position += len(phrases)
+    fresh = [texts[at] for at in np.flatnonzero(sources < 0)]
+    return _take_rows(previous.phrases, sources, previous.phrase_vectorizer, fresh)
+
+
+def _fit(vectorizer: Any, documents: list[str], *, terms: bool = False) -> tuple[Any, Any, set[str]]:
+    """The fitted vectorizer, its matrix and (with ``terms``) every term it saw; documents without a single token
+    (names of symbols only) give an empty vocabulary, which scikit-learn refuses: then a zero-width matrix that
+    matches nothing."""
     from scipy.sparse import csr_matrix
 
     try:
         matrix = vectorizer.fit_transform(documents).tocsr()
     except ValueError:
-        return _Nothing(), csr_matrix((len(documents), 1), dtype=np.float32)
+        return _Nothing(), csr_matrix((len(documents), 1), dtype=np.float32), set()
+    seen = set(vectorizer.vocabulary_) if terms else set()
     # The terms cut by ``max_features``: millions of character n-grams nobody reads (scikit-learn's advice).
     if hasattr(vectorizer, "stop_words_"):
+        seen |= vectorizer.stop_words_ if terms else set()
         del vectorizer.stop_words_
-    return vectorizer, matrix
+    return vectorizer, matrix, seen
 
 
 class _Nothing:

@@ -10,10 +10,12 @@ from recommendations.models import AdapterEmbedding
 
 if TYPE_CHECKING:  # numpy loads with the first vector handled, not with the server
     import numpy as np
+    from django.db.models import QuerySet
 
-    from recommendations.catalogue import Catalogue
+    from recommendations.catalogue import Catalogue, Update
 
 LITTLE_ENDIAN_FLOAT32 = "<f4"
+READ_CHUNK = 500  # adapter ids per query when the vectors of some rows are read
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:
@@ -55,15 +57,48 @@ class SemanticMatrix:
 
 def semantic_matrix_load(catalogue: Catalogue, model_name: str) -> SemanticMatrix | None:
     """The current vectors of ``model_name`` for the catalogue's rows (None when there is none)."""
-    import numpy as np
-
     if not model_name or not len(catalogue):
         return None
-    rows = AdapterEmbedding.objects.filter(model_name=model_name).values_list(
-        "adapter_id", "dim", "vector", "text_sha256"
-    )
+    found = _current_vectors(catalogue, AdapterEmbedding.objects.filter(model_name=model_name), dim=0)
+    return _matrix(len(catalogue), found, found[0][1].shape[0]) if found else None
+
+
+def semantic_matrix_update(previous: SemanticMatrix | None, update: Update, model_name: str) -> SemanticMatrix | None:
+    """The matrix of ``update.catalogue`` from ``previous`` (``update.before``'s, as current as it was): rows whose
+    adapter kept its text keep their vector (or its absence); the vectors of the other rows are read."""
+    import numpy as np
+
+    catalogue = update.catalogue
+    if not model_name or not len(catalogue):
+        return None
+    sources = update.sources(lambda snapshot, row: snapshot.semantic_hashes[row])
+    read = [catalogue.ids[row] for row in np.flatnonzero(sources < 0)]
+    if not read and len(sources) == len(update.before) and bool((sources == np.arange(len(sources))).all()):
+        return previous  # every row where it was, with its text
+    dim = previous.dim if previous is not None else 0
     found: list[tuple[int, np.ndarray]] = []
-    dim = 0
+    for start in range(0, len(read), READ_CHUNK):
+        embeddings = AdapterEmbedding.objects.filter(
+            model_name=model_name, adapter_id__in=read[start : start + READ_CHUNK]
+        )
+        found += _current_vectors(catalogue, embeddings, dim=dim)
+        dim = dim or (found[0][1].shape[0] if found else 0)
+    semantic = _matrix(len(catalogue), found, dim)
+    if previous is not None:  # rows it had no vector for keep none
+        kept = np.flatnonzero(sources >= 0)
+        kept = kept[previous.has[sources[kept]]]
+        semantic.matrix[kept] = previous.matrix[sources[kept]]
+        semantic.has[kept] = True
+    return semantic if semantic.has.any() else None
+
+
+def _current_vectors(
+    catalogue: Catalogue, embeddings: QuerySet[AdapterEmbedding], *, dim: int
+) -> list[tuple[int, np.ndarray]]:
+    """``(catalogue row, vector)`` of each embedding that is current for its adapter's row, all of one dimension
+    (``dim``, or the first found's)."""
+    found: list[tuple[int, np.ndarray]] = []
+    rows = embeddings.values_list("adapter_id", "dim", "vector", "text_sha256")
     for adapter_id, row_dim, data, sha in rows.iterator(chunk_size=2000):
         row = catalogue.position.get(str(adapter_id))
         if row is None or catalogue.semantic_hashes[row] != sha or (dim and row_dim != dim):
@@ -72,10 +107,14 @@ def semantic_matrix_load(catalogue: Catalogue, model_name: str) -> SemanticMatri
         if vector is not None:
             dim = row_dim
             found.append((row, vector))
-    if not found:
-        return None
-    matrix = np.zeros((len(catalogue), dim), dtype=np.float32)
-    has = np.zeros(len(catalogue), dtype=bool)
+    return found
+
+
+def _matrix(size: int, found: list[tuple[int, np.ndarray]], dim: int) -> SemanticMatrix:
+    import numpy as np
+
+    matrix = np.zeros((size, dim), dtype=np.float32)
+    has = np.zeros(size, dtype=bool)
     for row, vector in found:
         matrix[row] = vector
         has[row] = True

@@ -93,8 +93,8 @@ def _response(outcome: Outcome, weights: Weights, started: float, *, record: boo
 
 def _target_row(index: RecoIndex, adapter: Adapter) -> int:
     row = index.catalogue.position.get(str(adapter.pk))
-    if row is None:  # created after the fingerprint was read: one more rebuild sees it
-        index = index_current(force=True)
+    if row is None:  # created after the fingerprint was read: the index follows it now
+        index = index_current()
         row = index.catalogue.position[str(adapter.pk)]
     return row
 
@@ -313,7 +313,7 @@ def index_rebuild(*, force: bool = False) -> dict[str, Any]:
     """``POST /recommendations/index/rebuild``: this process's lexical index, rebuilt when stale or ``force``."""
     started = time.perf_counter()
     up_to_date = index_is_current()
-    index = index_current(force=force or not up_to_date, semantic=False)
+    index = index_current(force=force, semantic=False)
     skipped = up_to_date and not force
     status = "skipped" if skipped else ("empty" if not len(index.catalogue) else "rebuilt")
     return {

@@ -43,6 +43,17 @@ def test_instances_load_the_selected_fields_and_defer_the_rest():
     assert loaded.description == "d"  # read on demand, like any deferred field
 
 
+def test_fetched_rows_are_the_drivers_until_converted():
+    adapter = AdapterFactory(name="Raw", active=True, triggers=["raw", "ink"])
+    fetched = ACTIVE.fetch()
+    assert ACTIVE.field_names() == ("id", "name", "triggers", "missing_since")
+    assert isinstance(fetched[0][2], str)  # the JSON column as stored, not decoded
+    assert ACTIVE.convert(fetched) == ACTIVE.rows() == [(adapter.pk, "Raw", ["raw", "ink"], None)]
+    [loaded] = ACTIVE.instances_from(fetched)
+    assert (loaded.pk, loaded.triggers) == (adapter.pk, ["raw", "ink"])
+    assert ACTIVE.instances_from([]) == []
+
+
 def test_a_parameter_the_orm_would_transform_is_refused():
     by_id = PreparedQuery(lambda adapter_id: Adapter.objects.filter(pk=uuid.UUID(adapter_id)), str(uuid.uuid4()))
     with pytest.raises(ValueError, match="unchanged"):
