@@ -67,9 +67,10 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
     if _FILE_HOLDER.rows(str(file_path)):
         raise ValidationError({"file_path": [FILE_TAKEN]})
     try:
-        adapter, warnings = register_file(path=file_path)
+        registered = register_file(path=file_path)
     except OSError:
         raise ValidationError({"file_path": ["file_path does not exist or is not readable"]}) from None
+    adapter, warnings = registered.adapter, registered.warnings
     for name, value in fields.items():
         setattr(adapter, name, value)
     if "weight" not in fields:
@@ -77,7 +78,7 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
     adapter.locked_fields = [name for name in CURATABLE_FIELDS if name in fields]
     if _name_version_taken(adapter.name, adapter.version):
         raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
-    row = registered_file_row(adapter=adapter)
+    row = registered_file_row(registered=registered)
     pending = adapter.hash_status == HashStatus.PENDING
     try:
         with transaction.atomic():  # no savepoint around the insert: a lost race rolls the whole write back

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +39,26 @@ def model_name() -> str:
     return "" if name.lower() == "off" else name
 
 
+SOURCE_SECONDS = 30.0  # how long a resolved model source is reused (every adapter write asks for it)
+_sources: dict[str, tuple[float, tuple[str | None, str | None]]] = {}
+
+
 def model_source() -> tuple[str | None, str | None]:
     """``(what to load, None)`` or ``(None, why not)``, without importing anything heavy: a local path as it is; a
-    packaged model's folder; else the name, for the local Hugging Face cache only."""
+    packaged model's folder; else the name, for the local Hugging Face cache only. Resolving it searches the import
+    path and stats folders (half a millisecond), so the answer is reused for ``SOURCE_SECONDS``: a model folder or
+    package that appears later is seen within that time, without a restart."""
     name = model_name()
+    now = time.monotonic()
+    known = _sources.get(name)
+    if known is not None and now - known[0] < SOURCE_SECONDS:
+        return known[1]
+    source = _resolve_source(name)
+    _sources[name] = (now, source)
+    return source
+
+
+def _resolve_source(name: str) -> tuple[str | None, str | None]:
     if not name:
         return None, DISABLED
     if importlib.util.find_spec("sentence_transformers") is None:
@@ -147,6 +164,7 @@ def encoder_reset() -> None:
     """Forget the loaded model (tests, and a changed setting)."""
     with _holder.lock:
         _holder.encoder, _holder.error, _holder.loaded_name = None, None, None
+    _sources.clear()
 
 
 def device_name() -> str:

@@ -164,17 +164,44 @@ def _phrase_rows(catalogue: Catalogue) -> tuple[list[str], np.ndarray]:
 
 
 def _take_rows(matrix: Any, sources: np.ndarray, vectorizer: Any, fresh: list[str]) -> Any:
-    """Row ``sources[i]`` of ``matrix`` for each row ``i``, and where it is -1 the next of ``fresh`` transformed."""
-    from scipy.sparse import vstack
+    """Row ``sources[i]`` of ``matrix`` for each row ``i``, and where it is -1 the next of ``fresh`` transformed.
 
-    take = sources.copy()
-    missing = np.flatnonzero(take < 0)
-    if not len(missing):
-        same = len(take) == matrix.shape[0] and bool((take == np.arange(len(take))).all())
-        return matrix if same else matrix[take]
-    take[missing] = matrix.shape[0] + np.arange(len(missing))
-    added = vectorizer.transform(fresh).astype(matrix.dtype)
-    return vstack([matrix, added], format="csr")[take]
+    Built in one copy: runs of consecutive source rows are copied as slices of the matrix's arrays (a few writes make
+    a few runs), where row indexing and stacking would copy every value twice."""
+    from scipy.sparse import csr_matrix
+
+    count = len(sources)
+    if not fresh and count == matrix.shape[0] and bool((sources == np.arange(count)).all()):
+        return matrix  # every row where it was
+    added: Any = vectorizer.transform(fresh).tocsr() if fresh else None
+    new = sources < 0
+    breaks = np.flatnonzero(new[1:] | new[:-1] | (sources[1:] != sources[:-1] + 1)) + 1
+    starts = np.concatenate(([0], breaks)).tolist()
+    ends = [*starts[1:], count]
+    data: list[np.ndarray] = []
+    indices: list[np.ndarray] = []
+    lengths = np.zeros(count, dtype=np.int64)
+    taken = 0
+    for start, end in zip(starts, ends, strict=True):
+        if new[start]:  # one transformed row
+            part, row = added, taken
+            taken += 1
+        else:
+            part, row = matrix, int(sources[start])
+        low, high = int(part.indptr[row]), int(part.indptr[row + end - start])
+        data.append(part.data[low:high])
+        indices.append(part.indices[low:high])
+        lengths[start:end] = np.diff(part.indptr[row : row + end - start + 1])
+    indptr = np.zeros(count + 1, dtype=matrix.indptr.dtype)
+    np.cumsum(lengths, out=indptr[1:])
+    return csr_matrix(
+        (
+            np.concatenate(data).astype(matrix.dtype, copy=False),
+            np.concatenate(indices).astype(matrix.indices.dtype, copy=False),
+            indptr,
+        ),
+        shape=(count, matrix.shape[1]),
+    )
 
 
 def _phrases_taken(previous: LexicalIndex, update: Update, texts: list[str]) -> Any:

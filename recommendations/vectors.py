@@ -83,12 +83,21 @@ def semantic_matrix_update(previous: SemanticMatrix | None, update: Update, mode
         )
         found += _current_vectors(catalogue, embeddings, dim=dim)
         dim = dim or (found[0][1].shape[0] if found else 0)
-    semantic = _matrix(len(catalogue), found, dim)
-    if previous is not None:  # rows it had no vector for keep none
-        kept = np.flatnonzero(sources >= 0)
-        kept = kept[previous.has[sources[kept]]]
-        semantic.matrix[kept] = previous.matrix[sources[kept]]
-        semantic.has[kept] = True
+    same_rows = previous is not None and len(sources) == len(update.before) and not update.removed
+    if previous is not None and same_rows:  # one copy; the rows read again are cleared, then written
+        semantic = SemanticMatrix(matrix=previous.matrix.copy(), has=previous.has.copy(), dim=dim)
+        semantic.has[sources < 0] = False
+        semantic.matrix[sources < 0] = 0.0
+        for row, vector in found:
+            semantic.matrix[row] = vector
+            semantic.has[row] = True
+    else:
+        semantic = _matrix(len(catalogue), found, dim)
+        if previous is not None:  # rows it had no vector for keep none
+            kept = np.flatnonzero(sources >= 0)
+            kept = kept[previous.has[sources[kept]]]
+            semantic.matrix[kept] = previous.matrix[sources[kept]]
+            semantic.has[kept] = True
     return semantic if semantic.has.any() else None
 
 

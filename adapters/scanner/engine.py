@@ -7,7 +7,7 @@ Public API:
 - ``adapter_rescan(adapter=, force_rehash=)`` re-reads one adapter's file and sidecars (``POST
   /adapters/{id}/rescan``);
 - ``register_file(path=)`` imports a new file into an unsaved adapter (``POST /adapters``), and
-  ``registered_file_row(adapter=)`` reads its cache row, ``remember_registered_file(adapter=, row=)`` records it
+  ``registered_file_row(registered=)`` reads its cache row, ``remember_registered_file(adapter=, row=)`` records it
   once the adapter is saved.
 
 Writes are committed in transactions of about ``BATCH_SIZE`` files, and never while the scan waits
@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -98,7 +99,13 @@ def _regular_file_stat(path: str) -> os.stat_result | None:
     return info if not os.path.isdir(path) else None
 
 
-def register_file(*, path: Path) -> tuple[Adapter, list[str]]:
+class Registered(NamedTuple):
+    adapter: Adapter
+    warnings: list[str]
+    sidecar_fingerprint: str  # of the sidecar and preview files read
+
+
+def register_file(*, path: Path) -> Registered:
     """A new file as an unsaved adapter, like a one-file scan creating it: header, sidecars and the hash when the
     file is at most ``LORAFORGE_SYNC_HASH_MAX_MB`` (else ``hash_status: "pending"``). Raises ``OSError``.
     The caller names the adapter (``POST /adapters`` requires a name) and checks it, so the imported name is not
@@ -111,15 +118,17 @@ def register_file(*, path: Path) -> tuple[Adapter, list[str]]:
     )
     facts = make_facts(WalkedFile(path, info), fmt, read.sha256, read.header)
     adapter = Adapter(file_path=str(path), sdnext_name=sdnext_name_for(path)[:200])
-    warnings = import_fields(adapter, facts, find_sidecars(path), creating=True, names=None)
+    found = find_sidecars(path)
+    warnings = import_fields(adapter, facts, found, creating=True, names=None)
     adapter.hash_status = HashStatus.DONE if read.sha256 else HashStatus.PENDING
     adapter.last_ingested_at = timezone.now()
-    return adapter, warnings
+    return Registered(adapter, warnings, fingerprint(found))
 
 
-def registered_file_row(*, adapter: Adapter) -> ReadRow | None:
-    """The cache row of a file ``register_file`` read (its stat and sidecar fingerprint): taken before the write
+def registered_file_row(*, registered: Registered) -> ReadRow | None:
+    """The cache row of a file ``register_file`` read (its stat and the sidecars it read): taken before the write
     transaction, so no system call runs while the database's write lock is held. None when the file vanished."""
+    adapter = registered.adapter
     path = Path(adapter.file_path)
     try:
         info = os.stat(path)
@@ -132,7 +141,7 @@ def registered_file_row(*, adapter: Adapter) -> ReadRow | None:
         mtime_ns=info.st_mtime_ns,
         sha256=adapter.sha256 if as_read else None,  # changed since it was read: the next scan reads it again
         header=Header(metadata=adapter.header_metadata, error=adapter.header_error),
-        sidecar_fingerprint=fingerprint(find_sidecars(path)),
+        sidecar_fingerprint=registered.sidecar_fingerprint,
         adapter_id=adapter.pk,
     )
 

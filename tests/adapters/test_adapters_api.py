@@ -175,9 +175,9 @@ def test_a_create_that_loses_a_race_is_a_400_and_writes_nothing(
     rival_path = path if rival_takes == "file" else write_safetensors(lora_dir / "rival.safetensors", seed=2)
     row_of = adapters.services.registered_file_row
 
-    def row_then_lose(*, adapter: Adapter):
+    def row_then_lose(*, registered):
         AdapterFactory(name="Rival" if rival_takes == "name" else "Other", version=None, file_path=str(rival_path))
-        return row_of(adapter=adapter)
+        return row_of(registered=registered)
 
     monkeypatch.setattr(adapters.services, "registered_file_row", row_then_lose)
     response = post(api, URL, {"name": "Rival", "file_path": str(path)})

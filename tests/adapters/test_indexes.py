@@ -53,13 +53,14 @@ def test_registering_a_file_finds_other_copies_through_an_index(lora_dir):
     (the model's ordering and a plain index on the boolean made SQLite do just that; issue 9)."""
     from django.test.utils import CaptureQueriesContext
 
-    from adapters.scanner.engine import registered_file_row, remember_registered_file
+    from adapters.scanner.engine import Registered, registered_file_row, remember_registered_file
     from tests.factories import AdapterFactory
     from tests.lora_files import write_safetensors
 
     adapter = AdapterFactory(file_path=str(write_safetensors(lora_dir / "copy.safetensors")))
     with CaptureQueriesContext(connection) as ctx:
-        remember_registered_file(adapter=adapter, row=registered_file_row(adapter=adapter))
+        row = registered_file_row(registered=Registered(adapter, [], ""))
+        remember_registered_file(adapter=adapter, row=row)
     [sql] = [query["sql"] for query in ctx.captured_queries if '"duplicate_paths"' in query["sql"]]
     assert "ORDER BY" not in sql
     plan = _postgres_plan(sql) if connection.vendor == "postgresql" else _sqlite_plan(sql)

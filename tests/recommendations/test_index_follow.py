@@ -118,6 +118,26 @@ def test_the_followed_snapshot_equals_a_fresh_load():
 
 
 @pytest.mark.django_db
+def test_writes_to_the_same_adapters_replace_their_rows_in_a_copy():
+    adapters = make_catalogue()
+    before = catalogue_load()
+    adapters[3].description = "A noir castle."
+    adapters[3].save()
+    old_name = adapters[7].name
+    adapters[7].name = "Aaa First By Name"  # moves in the name order
+    adapters[7].save()
+    adapters[9].active = not adapters[9].active
+    adapters[9].save()
+    update = catalogue_update(before)
+    assert update.changed == 3
+    assert_same_snapshot(update.catalogue, catalogue_load())
+    assert update.catalogue.name_rank[update.catalogue.position[str(adapters[7].pk)]] == 0
+    assert before.names[before.position[str(adapters[7].pk)]] == old_name  # the snapshot it came from is unchanged
+    assert before.documents != update.catalogue.documents
+    assert before.documents == [before.entries[row].document for row in range(len(before))]
+
+
+@pytest.mark.django_db
 def test_an_unchanged_catalogue_copies_every_row():
     make_catalogue(6)
     before = catalogue_load()
@@ -286,6 +306,30 @@ def test_the_vectors_follow_the_catalogue():
 
 
 @pytest.mark.django_db
+def test_the_vectors_follow_writes_to_the_same_adapters():
+    adapters = make_catalogue(8)
+    store_vectors(adapters[:6])
+    before = catalogue_load()
+    previous = semantic_matrix_load(before, model_name())
+    adapters[0].description = "A noir castle."  # stale now
+    adapters[0].save()
+    adapters[6].name = "Renamed"  # had none: gets one for its new text
+    adapters[6].save()
+    adapters[1].active = not adapters[1].active  # kept
+    adapters[1].save()
+    store_vectors([adapters[6]], seed=3)
+    update = catalogue_update(before)
+    assert update.removed == 0
+    followed = semantic_matrix_update(previous, update, model_name())
+    expected = semantic_matrix_load(update.catalogue, model_name())
+    assert np.array_equal(followed.has, expected.has)
+    assert np.array_equal(followed.matrix, expected.matrix)
+    assert not followed.has[update.catalogue.position[str(adapters[0].pk)]]
+    assert followed.has[update.catalogue.position[str(adapters[6].pk)]]
+    assert previous.has[before.position[str(adapters[0].pk)]]  # the matrix it came from is left as it was
+
+
+@pytest.mark.django_db
 def test_vectors_written_without_a_catalogue_change_wait_for_the_vectors_fingerprint():
     """The follow keeps rows of unchanged adapters as they were; a vector stored for one of them changes the vectors'
     fingerprint, which reloads the matrix (``test_semantic`` covers that reload)."""
@@ -339,3 +383,32 @@ def test_update_between_two_loads_knows_no_copied_row():
     assert update.changed == 4 + 1
     sources = update.sources(lambda snapshot, row: snapshot.documents[row])
     assert [before.ids[old] for old in sources] == update.catalogue.ids  # equal documents found by id
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_taking_rows_equals_indexing_and_stacking(seed):
+    """``_take_rows`` copies runs of rows as slices: the result equals row indexing of the old rows stacked with the
+    transformed new ones, whatever the order of runs, new rows and dropped rows."""
+    from scipy.sparse import random as sparse_random
+    from scipy.sparse import vstack
+
+    from recommendations.lexical import _take_rows
+
+    rng = np.random.default_rng(seed)
+    old = sparse_random(40, 30, density=0.2, format="csr", dtype=np.float32, random_state=seed)
+    fresh_rows = sparse_random(6, 30, density=0.3, format="csr", dtype=np.float32, random_state=seed + 100)
+
+    class Rows:  # a vectorizer whose transform gives the prepared rows
+        def transform(self, texts: list[str]) -> Any:
+            return fresh_rows[[int(text) for text in texts]]
+
+    kept = np.sort(rng.choice(40, size=30, replace=False))  # 10 dropped, order kept (snapshots are sorted by id)
+    sources = np.insert(kept, rng.choice(31, size=6), -1)  # 6 new rows anywhere
+    texts = [str(n) for n in range(6)]
+    taken = _take_rows(old, sources, Rows(), texts)
+    take = sources.copy()
+    take[take < 0] = 40 + np.arange(6)
+    expected = vstack([old, fresh_rows], format="csr")[take]
+    assert taken.shape == expected.shape
+    assert np.array_equal(taken.toarray(), expected.toarray())
+    assert _take_rows(old, np.arange(40), Rows(), []) is old
