@@ -111,7 +111,7 @@ def _iso(value: datetime | None) -> str | None:
 Reader = tuple[str, Callable[[Adapter], Any]]
 _COMPUTED: dict[str, Callable[[Adapter], Any]] = {
     "id": lambda adapter: str(adapter.pk),
-    "file_missing": lambda adapter: adapter.file_missing,
+    "file_missing": lambda adapter: adapter.missing_since is not None,  # an instance or a list row
     "preview_url": preview_url,
     "embedding_status": embedding_status,
 }

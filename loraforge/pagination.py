@@ -119,7 +119,7 @@ def page_rows(queryset: QuerySet[Any], offset: int, limit: int) -> list[Any]:
     if offset < DEFERRED_JOIN_OFFSET:
         return list(queryset[offset : offset + limit])
     ids = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
-    rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}
+    rows = {row.pk: row for row in queryset.filter(pk__in=ids).order_by()}  # instances or named rows with ``pk``
     return [rows[pk] for pk in ids if pk in rows]
 
 

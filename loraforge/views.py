@@ -32,8 +32,10 @@ class UUIDLookupMixin:
         return pk
 
     def fetch_object(self, pk: str) -> Any:
-        """The row with this id, or ``None``; viewsets whose rows come from a selector override it."""
-        return self.get_queryset().filter(pk=pk).first()
+        """The row with this id, or ``None``; viewsets whose rows come from a selector override it. Unordered: one
+        row cannot need an order, and ``first()`` would compile the model's ordering on every lookup (for adapters
+        half of an uncached read by id)."""
+        return next(iter(self.get_queryset().filter(pk=pk).order_by()[:1]), None)
 
     def get_object(self) -> Any:
         found = self.fetch_object(self.lookup_id())

@@ -358,6 +358,14 @@ def test_a_background_fit_carries_the_vectors_of_the_index_it_replaces(refits):
     assert np.array_equal(fitted.semantic.matrix, followed.semantic.matrix)
 
 
+@pytest.mark.django_db
+def test_a_background_fit_does_not_replace_an_index_fitted_meanwhile(refits):
+    follow_a_new_word(10)
+    forced = index_current(force=True)
+    index_module._refit()
+    assert index_peek() is forced
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_background_fit_runs_in_a_thread_and_replaces_the_index(monkeypatch):
     monkeypatch.setattr(index_module, "EXACT_REFIT_MAX_ADAPTERS", 0)
