@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
-
-from django.db.models import QuerySet
 
 from adapters.models import Adapter, BaseFamily
 from loraforge.prepared import PreparedQuery
@@ -37,6 +36,43 @@ _FIELDS = (
 _FAMILIES_IGNORED = frozenset({BaseFamily.UNKNOWN.value, BaseFamily.OTHER.value})
 
 
+class ComposedAdapter(NamedTuple):
+    """The columns composition reads (``_FIELDS``), as one row: no model instance to build (a tenth of an uncached
+    compose was ``Model.from_db`` for ten rows)."""
+
+    id: UUID
+    name: str
+    sdnext_name: str
+    weight: float
+    ordinal: int | None
+    triggers: list[str] | None
+    activation_text: str | None
+    trained_words: list[str] | None
+    missing_since: datetime | None
+    base_family: str
+
+    @property
+    def pk(self) -> UUID:
+        return self.id
+
+    @property
+    def file_missing(self) -> bool:
+        return self.missing_since is not None
+
+
+class Orderable(Protocol):
+    """What composition orders by: an ``Adapter`` or a ``ComposedAdapter``."""
+
+    @property
+    def ordinal(self) -> int | None: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def pk(self) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Composition:
     prompt: str
@@ -48,7 +84,7 @@ class Composition:
 
 @dataclass(frozen=True)
 class _Candidate:
-    adapter: Adapter
+    adapter: ComposedAdapter
     weight: float
 
 
@@ -79,23 +115,25 @@ def is_reserved_sdnext_name(sdnext_name: str) -> bool:
     return not sdnext_name or sdnext_name.startswith("/") or _RESERVED.search(sdnext_name) is not None
 
 
-def composition_order_key(adapter: Adapter) -> tuple[bool, int, str, UUID]:
+def composition_order_key(adapter: Orderable) -> tuple[bool, int, str, UUID]:
     """Ordinal ascending with nulls last, then ``casefold(name)``, then id."""
     return (adapter.ordinal is None, adapter.ordinal or 0, adapter.name.casefold(), adapter.pk)
 
 
-_ACTIVE: PreparedQuery[Adapter] = PreparedQuery(lambda: Adapter.objects.only(*_FIELDS).order_by().filter(active=True))
+_ACTIVE: PreparedQuery[Adapter] = PreparedQuery(
+    lambda: Adapter.objects.order_by().filter(active=True).values_list(*_FIELDS)
+)
 
 
-def _load(adapter_ids: Sequence[UUID] | None) -> tuple[list[Adapter], list[UUID]]:
+def _load(adapter_ids: Sequence[UUID] | None) -> tuple[list[ComposedAdapter], list[UUID]]:
     """The input set in composition order (one query) and the requested ids that do not exist."""
-    queryset: QuerySet[Adapter] = Adapter.objects.only(*_FIELDS).order_by()
     if adapter_ids is None:
-        adapters = _ACTIVE.instances()
+        adapters = [ComposedAdapter(*row) for row in _ACTIVE.rows()]
         unknown: list[UUID] = []
     else:
         requested = list(dict.fromkeys(adapter_ids))
-        adapters = list(queryset.filter(pk__in=requested))
+        rows = Adapter.objects.order_by().filter(pk__in=requested).values_list(*_FIELDS)
+        adapters = [ComposedAdapter(*row) for row in rows]
         found = {adapter.pk for adapter in adapters}
         unknown = [adapter_id for adapter_id in requested if adapter_id not in found]
     return sorted(adapters, key=composition_order_key), unknown
@@ -123,7 +161,7 @@ def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def _phrases_of(adapter: Adapter) -> list[str]:
+def _phrases_of(adapter: ComposedAdapter) -> list[str]:
     """``triggers`` if any, else ``activation_text`` as one phrase, else the first trained words."""
     if adapter.triggers:
         return list(adapter.triggers)
@@ -132,7 +170,7 @@ def _phrases_of(adapter: Adapter) -> list[str]:
     return list(adapter.trained_words or [])[:TRIGGER_WORDS_TAKEN]
 
 
-def trigger_phrases(adapters: Iterable[Adapter], *, prefix: str, suffix: str) -> list[str]:
+def trigger_phrases(adapters: Iterable[ComposedAdapter], *, prefix: str, suffix: str) -> list[str]:
     """Whitespace-collapsed phrases, dropping those already contained (case-insensitively) in the prompt parts."""
     seen = [_collapse(prefix).casefold(), _collapse(suffix).casefold()]
     phrases: list[str] = []
@@ -165,7 +203,7 @@ def _warnings(
     emitted: list[_Candidate],
     explicit: bool,
     unknown: list[UUID],
-    skipped: list[Adapter],
+    skipped: list[ComposedAdapter],
     duplicates: list[_Duplicate],
 ) -> list[str]:
     warnings: list[str] = []
