@@ -121,8 +121,9 @@ def lexical_build(catalogue: Catalogue) -> LexicalIndex:
 def lexical_update(previous: LexicalIndex, update: Update) -> LexicalIndex:
     """The index of ``update.catalogue`` with the vocabularies and weights ``previous`` was fitted with (on
     ``update.before``): the rows of documents the snapshot already had are copied, the others transformed, so a few
-    writes cost milliseconds instead of a fit. A new word outside the fitted vocabulary counts for nothing until the
-    next fit (``recommendations.index`` refits once enough has changed). Raises ``ValueError`` on an empty catalogue."""
+    writes cost milliseconds instead of a fit. A word outside the fitted vocabulary adds nothing to the word side
+    until the next fit (its character n-grams still match; ``recommendations.index`` refits in the background, and
+    ``novel`` says one was seen). Raises ``ValueError`` on an empty catalogue."""
     catalogue = update.catalogue
     if not len(catalogue):
         raise ValueError("the catalogue is empty")
