@@ -21,24 +21,12 @@ NO_ADAPTERS = "No adapters found for composition"
 TRIGGER_WORDS_TAKEN = 3
 _RESERVED = re.compile(r"[:<>\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _THOUSANDTH = Decimal("0.001")
-_FIELDS = (
-    "id",
-    "name",
-    "sdnext_name",
-    "weight",
-    "ordinal",
-    "triggers",
-    "activation_text",
-    "trained_words",
-    "missing_since",
-    "base_family",
-)
 _FAMILIES_IGNORED = frozenset({BaseFamily.UNKNOWN.value, BaseFamily.OTHER.value})
 
 
 class ComposedAdapter(NamedTuple):
-    """The columns composition reads (``_FIELDS``), as one row: no model instance to build (a tenth of an uncached
-    compose was ``Model.from_db`` for ten rows)."""
+    """The columns composition reads, as one row (its fields name the columns selected): no model instance to build
+    (a tenth of an uncached compose was ``Model.from_db`` for ten rows)."""
 
     id: UUID
     name: str
@@ -58,6 +46,9 @@ class ComposedAdapter(NamedTuple):
     @property
     def file_missing(self) -> bool:
         return self.missing_since is not None
+
+
+_FIELDS = ComposedAdapter._fields
 
 
 class Orderable(Protocol):

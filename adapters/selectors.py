@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import connection
@@ -17,6 +18,7 @@ def adapters_for_list() -> QuerySet[Any]:
     return Adapter.objects.values_list(*_list_columns(), named=True)
 
 
+@functools.cache
 def _list_columns() -> tuple[str, ...]:
     from adapters.serializers import AdapterSerializer
 
