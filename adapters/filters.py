@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 
 from adapters.models import Adapter, AdapterTag, BaseFamily, HashStatus, file_missing_filter, search_index_for
 from adapters.tags import normalize_tag
-from loraforge.filters import BoolFilter, choice_error
+from loraforge.filters import BoolFilter, FilterSet, choice_error
 
 SORTS: dict[str, tuple[Any, ...]] = {
     "name": (Lower("name").asc(), F("id").asc()),
@@ -25,7 +25,7 @@ SORTS: dict[str, tuple[Any, ...]] = {
 SORT_NAMES = tuple(SORTS)
 
 
-class AdapterFilterSet(django_filters.FilterSet):
+class AdapterFilterSet(FilterSet):
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     active_only = BoolFilter(method="filter_active_only")
     active = BoolFilter(field_name="active")

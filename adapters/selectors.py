@@ -9,6 +9,13 @@ from django.db import connection
 from django.db.models import Count, QuerySet
 
 from adapters.models import Adapter, AdapterTag, CatalogueState
+from loraforge.prepared import PreparedQuery
+
+_BY_ID: PreparedQuery[Adapter] = PreparedQuery(
+    lambda pk: Adapter.objects.order_by().filter(pk=pk),
+    "00000000-0000-4000-8000-000000000000",
+    fields=[Adapter._meta.pk],
+)
 
 
 def adapters_for_list() -> QuerySet[Any]:
@@ -25,6 +32,13 @@ def _list_columns() -> tuple[str, ...]:
     readable = {field.attname for field in Adapter._meta.concrete_fields}
     wanted = [name for name in AdapterSerializer.Meta.fields if name in readable and name != "id"]
     return ("pk", *wanted, "missing_since", "preview_path")
+
+
+def adapter_by_id(pk: str) -> Adapter | None:
+    """The adapter with this id (a UUID string), every column loaded, or ``None``. Compiled once: compiling the
+    76-column select was half of an uncached read by id."""
+    found = _BY_ID.instances(pk)
+    return found[0] if found else None
 
 
 def tag_counts() -> dict[str, int]:

@@ -20,7 +20,7 @@ from adapters.previews import PreviewRenderer, adapter_preview
 from adapters.scan_serializers import RescanResultSerializer, ScanAcceptedSerializer, ScanRequestSerializer
 from adapters.scan_service import scan_start
 from adapters.scanner.engine import adapter_rescan
-from adapters.selectors import adapter_total, adapters_for_list, catalogue_version, tag_counts
+from adapters.selectors import adapter_by_id, adapter_total, adapters_for_list, catalogue_version, tag_counts
 from adapters.serializers import (
     ActivateSerializer,
     AdapterCreateSerializer,
@@ -57,6 +57,9 @@ class AdapterViewSet(UUIDLookupMixin, mixins.ListModelMixin, viewsets.GenericVie
     def _cached(self, request: Request, key: Hashable, respond: Callable[[], Response]) -> Response | HttpResponse:
         """Serve a JSON read from the versioned response cache; any other format renders normally."""
         return cached_json(request, cache="adapters", version=catalogue_version(), key=key, respond=respond)
+
+    def fetch_object(self, pk: str) -> Adapter | None:
+        return adapter_by_id(pk)
 
     def count_all(self) -> int | None:
         """``total`` of the list envelope, from the trigger-kept row count (EnvelopePagination asks for it)."""

@@ -8,11 +8,11 @@ import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 
 from deliveries.models import DeliveryJob, DeliveryJobAdapter, DeliveryKind, DeliveryMode
-from loraforge.filters import DateTimeBoundFilter, choice_error
+from loraforge.filters import DateTimeBoundFilter, FilterSet, choice_error
 from loraforge.models.jobs import JobStatus
 
 
-class DeliveryJobFilterSet(django_filters.FilterSet):
+class DeliveryJobFilterSet(FilterSet):
     status = django_filters.ChoiceFilter(
         choices=JobStatus.choices, error_messages=choice_error("status", JobStatus.values)
     )

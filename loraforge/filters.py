@@ -2,16 +2,58 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, time
 from typing import Any
 
 import django_filters
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.drainage import set_override
 
 from loraforge.env import FALSE_VALUES, TRUE_VALUES
+
+
+class FilterSet(django_filters.FilterSet):
+    """The base of every FilterSet here: django-filter's, without rebuilding its filters and form on each request.
+
+    django-filter deep-copies every declared filter for each request (with their choices and error messages), then
+    builds a form field per filter and a form class from them: about half of a filterset's 0.6 ms on the adapter
+    list. Here a filter is copied shallowly (the filterset only sets ``model`` and ``parent`` on its copies; a
+    method filter gets a ``FilterMethod`` bound to the copy), and the form class is built once per filterset class
+    from the declared filters (the form deep-copies its fields per instance, as every Django form does).
+    """
+
+    def __init__(
+        self, data: Any = None, queryset: Any = None, *, request: Any = None, prefix: str | None = None
+    ) -> None:
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {name: self._copy(declared) for name, declared in self.base_filters.items()}
+
+    def _copy(self, declared: django_filters.Filter) -> django_filters.Filter:
+        filter_ = copy.copy(declared)
+        filter_.model = self.queryset.model
+        filter_.parent = self
+        if filter_.method is not None:
+            filter_.method = filter_.method  # rebinds its FilterMethod to this copy
+        return filter_
+
+    def get_form_class(self) -> type[forms.Form]:
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            fields = {name: declared.field for name, declared in cls.base_filters.items()}
+            form_class = type(f"{cls.__name__}Form", (self._meta.form,), fields)
+            cls._form_class = form_class
+        return form_class
 
 
 class StrictBooleanFormField(forms.Field):

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 
 from deliveries.models import DeliveryJobAdapter
 from generation.models import GenerationResult
-from loraforge.filters import BoolFilter, DateTimeBoundFilter, IntegerFilter, choice_error
+from loraforge.filters import BoolFilter, DateTimeBoundFilter, FilterSet, IntegerFilter, choice_error
 from loraforge.pagination import MAX_PER_PAGE, EnvelopePagination, page_rows
 from loraforge.query import query_int
 
@@ -27,7 +27,7 @@ LIMIT_ERROR = f"limit must be between 1 and {MAX_PER_PAGE}"
 OFFSET_ERROR = "offset must be at least 0"
 
 
-class GenerationResultFilterSet(django_filters.FilterSet):
+class GenerationResultFilterSet(FilterSet):
     search = django_filters.CharFilter(field_name="job__prompt", lookup_expr="icontains", max_length=1000)
     sort = django_filters.ChoiceFilter(
         choices=[(name, name) for name in SORT_NAMES],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import django_filters
 
-from loraforge.filters import choice_error
+from loraforge.filters import FilterSet, choice_error
 from loraforge.models import BackgroundJob
 from loraforge.models.jobs import BackgroundJobKind, JobStatus
 
 
-class BackgroundJobFilterSet(django_filters.FilterSet):
+class BackgroundJobFilterSet(FilterSet):
     kind = django_filters.ChoiceFilter(
         choices=BackgroundJobKind.choices, error_messages=choice_error("kind", BackgroundJobKind.values)
     )

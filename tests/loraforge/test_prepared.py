@@ -99,3 +99,41 @@ def test_a_prepared_query_keeps_no_connection_alive():
     thread.join(10)
     gc.collect()
     assert refs[0]() is None
+
+
+BY_ID = PreparedQuery(
+    lambda pk: Adapter.objects.order_by().filter(pk=pk).values_list("name"),
+    "00000000-0000-4000-8000-000000000000",
+    fields=[Adapter._meta.pk],
+)
+
+
+def test_a_parameter_of_a_given_field_is_prepared_as_the_orm_prepares_it():
+    # A UUID key is 32 hex digits on SQLite and a uuid.UUID on PostgreSQL: the field converts it, at the check and
+    # at every run, so any spelling the ORM accepts finds the row.
+    adapter = AdapterFactory(name="Keyed")
+    AdapterFactory(name="Other")
+    for spelling in (str(adapter.pk), str(adapter.pk).upper(), adapter.pk.hex, adapter.pk):
+        assert BY_ID.rows(spelling) == [("Keyed",)]
+    assert BY_ID.rows(str(uuid.uuid4())) == []
+
+
+def test_more_fields_than_parameters_are_refused():
+    with pytest.raises(TypeError, match="more fields"):
+        PreparedQuery(lambda: Adapter.objects.all(), fields=[Adapter._meta.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_converters_follow_the_connection_that_runs_the_query():
+    # Converters are kept per thread and connection: a connection replaced on the same thread gets its own.
+    AdapterFactory(name="Twice", triggers=["a", "b"])
+    assert BY_NAME.rows("Twice")[0][1] == ["a", "b"]
+    first = connections["default"]
+    connections["default"] = connections.create_connection("default")
+    try:
+        assert connections["default"] is not first
+        assert BY_NAME.rows("Twice")[0][1] == ["a", "b"]
+        assert BY_NAME._local.converting[0] is connections["default"]
+    finally:
+        connections["default"].close()
+        connections["default"] = first
