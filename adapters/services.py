@@ -15,9 +15,16 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from adapters.models import CURATABLE_FIELDS, WEIGHT_MAX, WEIGHT_MIN, Adapter, HashStatus, ScannedFile
-from adapters.scanner.engine import adapter_rescan, register_file, registered_file_row, remember_registered_file
+from adapters.scanner.engine import (
+    adapter_rescan,
+    register_file,
+    registered_file_insert,
+    registered_file_row,
+    remember_registered_file,
+)
 from adapters.scanner.identity import name_holder
 from adapters.signals import adapters_imported
+from loraforge.inserts import insert_compiled
 from loraforge.jobs.enqueue import task_send
 from loraforge.prepared import PreparedQuery
 
@@ -80,10 +87,14 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
         raise ValidationError({"non_field_errors": [NAME_VERSION_TAKEN]})
     row = registered_file_row(registered=registered)
     pending = adapter.hash_status == HashStatus.PENDING
+    # Compiled before the transaction, which then only executes (``loraforge.inserts``: on SQLite the process's
+    # write lock is held from BEGIN to COMMIT, and Python run under it ran at a share of the GIL).
+    adapter.refresh_indexes()  # as ``Adapter.save`` would
+    inserts = (insert_compiled(adapter), registered_file_insert(row))
     try:
         with transaction.atomic():  # no savepoint around the insert: a lost race rolls the whole write back
-            adapter.save(force_insert=True)
-            remember_registered_file(adapter=adapter, row=row)
+            inserts[0].execute()
+            remember_registered_file(adapter=adapter, row=row, insert=inserts[1])
             transaction.on_commit(lambda: _after_create(adapter.pk, hash_pending=pending))
     except IntegrityError as exc:
         raise _integrity_error(adapter) from exc

@@ -22,6 +22,7 @@ from adapters.models import ScannedFile
 from adapters.scanner.headers import Header
 from adapters.scanner.sidecars import SidecarFile
 from adapters.scanner.walk import is_under
+from loraforge.inserts import CompiledInsert, insert_compiled
 
 ROW_FIELDS = ("id", "path", "size", "mtime_ns", "sha256", "excluded", "adapter_id", "sidecar_fingerprint")
 
@@ -106,25 +107,26 @@ class ReadRow:
 
 def store_read(row: ReadRow, now: datetime, *, excluded: bool | None = None) -> None:
     """Insert or update the row of a file that was read; ``excluded`` is kept unless given."""
+    read_row_insert(row, now, excluded=excluded).execute()
+
+
+def read_row_insert(row: ReadRow, now: datetime, *, excluded: bool | None = None) -> CompiledInsert:
+    """``store_read`` compiled, to run later (inside a write transaction that should only execute)."""
     fields = ["size", "mtime_ns", "sha256", "header", "header_error", "adapter", "sidecar_fingerprint", "last_seen_at"]
-    ScannedFile.objects.bulk_create(
-        [
-            ScannedFile(
-                path=row.path,
-                size=row.size,
-                mtime_ns=row.mtime_ns,
-                sha256=row.sha256,
-                header=row.header.metadata,
-                header_error=row.header.error,
-                adapter_id=row.adapter_id,
-                sidecar_fingerprint=row.sidecar_fingerprint,
-                last_seen_at=now,
-                excluded=bool(excluded),
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["path"],
-        update_fields=[*fields, "excluded"] if excluded is not None else fields,
+    scanned = ScannedFile(
+        path=row.path,
+        size=row.size,
+        mtime_ns=row.mtime_ns,
+        sha256=row.sha256,
+        header=row.header.metadata,
+        header_error=row.header.error,
+        adapter_id=row.adapter_id,
+        sidecar_fingerprint=row.sidecar_fingerprint,
+        last_seen_at=now,
+        excluded=bool(excluded),
+    )
+    return insert_compiled(
+        scanned, unique_fields=["path"], update_fields=[*fields, "excluded"] if excluded is not None else fields
     )
 
 

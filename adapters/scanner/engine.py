@@ -38,7 +38,7 @@ from adapters.scanner.cache import (
     excluded_hashes,
     fingerprint,
     load_rows,
-    store_read,
+    read_row_insert,
 )
 from adapters.scanner.headers import Header
 from adapters.scanner.identity import Index, NameRegistry
@@ -50,6 +50,7 @@ from adapters.scanner.sidecars import SidecarFile, find_sidecars, read_sidecars
 from adapters.scanner.types import NullProgress, ScanCancelled, ScanItem, ScanOptions, ScanProgress, ScanReport
 from adapters.scanner.walk import WalkedFile, list_siblings, normalized, scan_scopes, walk_library
 from adapters.signals import adapters_imported
+from loraforge.inserts import CompiledInsert
 from loraforge.prepared import PreparedQuery
 
 logger = logging.getLogger("loraforge.adapters")
@@ -152,13 +153,20 @@ _WITH_COPIES: PreparedQuery[Adapter] = PreparedQuery(
 )
 
 
-def remember_registered_file(*, adapter: Adapter, row: ReadRow | None) -> None:
+def registered_file_insert(row: ReadRow | None) -> CompiledInsert | None:
+    """``registered_file_row``'s row as its compiled insert, for ``remember_registered_file`` (compiled before the
+    write transaction opens: ``loraforge.inserts``)."""
+    return None if row is None else read_row_insert(row, timezone.now(), excluded=False)
+
+
+def remember_registered_file(*, adapter: Adapter, row: ReadRow | None, insert: CompiledInsert | None = None) -> None:
     """After the save of a registered file: its cache row, exclusions of its path and hash lifted, the path dropped
-    from other adapters' copies. Call inside the transaction that saved it, with ``registered_file_row``'s row."""
+    from other adapters' copies. Call inside the transaction that saved it, with ``registered_file_row``'s row (and
+    that row's ``registered_file_insert``, when compiled beforehand)."""
     if row is None:
         return
     path = Path(adapter.file_path)
-    store_read(row, timezone.now(), excluded=False)
+    (insert or read_row_insert(row, timezone.now(), excluded=False)).execute()
     clear_exclusions(path=str(path), sha256=adapter.sha256)
     listing = _WITH_COPIES.rows()
     for other_id in [
