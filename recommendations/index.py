@@ -183,9 +183,9 @@ def _refit() -> None:
         fitted = _build(catalogue_fingerprint())
         with _state.lock:  # the index may have followed more writes meanwhile: the next request follows them again
             current = _state.index
-            if current is not None and not current.drift:
-                return  # fitted meanwhile (a forced rebuild): nothing to replace
-            if current is not None and current.semantic_fingerprint is not None:
+            if current is None or not current.drift:
+                return  # dropped meanwhile (``index_reset``) or fitted meanwhile (a forced rebuild): keep it
+            if current.semantic_fingerprint is not None:
                 update = Update.between(current.catalogue, fitted.catalogue)
                 fitted.semantic = semantic_matrix_update(current.semantic, update, model_name())
                 fitted.semantic_fingerprint = current.semantic_fingerprint

@@ -20,7 +20,7 @@ from recommendations import index as index_module
 from recommendations.catalogue import Update, catalogue_load, catalogue_update
 from recommendations.documents import semantic_text, text_sha256
 from recommendations.encoder import model_name
-from recommendations.index import index_current, index_peek
+from recommendations.index import index_current, index_peek, index_reset
 from recommendations.models import AdapterEmbedding
 from recommendations.vectors import semantic_matrix_load, semantic_matrix_update, vector_to_bytes
 from tests.factories import AdapterFactory
@@ -364,6 +364,15 @@ def test_a_background_fit_does_not_replace_an_index_fitted_meanwhile(refits):
     forced = index_current(force=True)
     index_module._refit()
     assert index_peek() is forced
+
+
+@pytest.mark.django_db
+def test_a_background_fit_ending_after_a_reset_installs_nothing(refits):
+    # A fit still running when the index is dropped (a test's reset) must not bring an index back.
+    follow_a_new_word(10)
+    index_reset()
+    index_module._refit()
+    assert index_peek() is None
 
 
 @pytest.mark.django_db(transaction=True)
