@@ -4,7 +4,9 @@ Writes the tiny ``.safetensors`` fixtures, migrates a fresh data folder, starts 
 does (one uvicorn process, SQLite, the embedded worker), measures ``GET /api/health`` (the baseline: a request that
 does no work) at 1 and 8 clients, then runs ``../shared/bench/peer_load.py run`` over HTTP: 10,000 creates (2,000
 at 1 client, 8,000 at 8), the list/search/tag/sort phases, get by id and compose at 1 and 8 clients. With
-``--second-batch`` it creates another 10,000 adapters afterwards and reports the RSS again (it must stay flat).
+``--more-batches N`` (``--second-batch``: 1) it then creates another 10,000 adapters N times (each batch followed by
+50 requests per phase, the adapters the last batch activated deactivated first) and reports the RSS after each: it
+must stay flat.
 
     .venv/bin/python -m bench.peer_side_by_side                      # page cache on (the default)
     .venv/bin/python -m bench.peer_side_by_side --cache-entries 0    # every read uncached
@@ -97,6 +99,21 @@ def peer_load(port: int, loras: Path, server: subprocess.Popen[bytes], out: Path
     return dict(json.loads(out.read_text()))
 
 
+def deactivate_all(port: int) -> None:
+    """Deactivate every active adapter through the API (``POST /adapters/bulk``)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+    connection.request("GET", "/api/v1/adapters?active=true&per_page=200", headers=headers)
+    ids = [item["id"] for item in json.loads(connection.getresponse().read())["items"]]
+    if ids:
+        body = json.dumps({"action": "deactivate", "lora_ids": ids})
+        connection.request("POST", "/api/v1/adapters/bulk", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"bulk deactivate answered {response.status}")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -112,13 +129,15 @@ def main() -> None:
     parser.add_argument(
         "--embeddings", choices=("on", "off"), default="on", help="semantic embeddings computed after creates (on)"
     )
-    parser.add_argument("--second-batch", action="store_true", help="create another --count adapters, then RSS")
+    parser.add_argument("--second-batch", action="store_true", help="the same as --more-batches 1")
+    parser.add_argument("--more-batches", type=int, default=0, help="create another --count adapters N times")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
+    more = max(args.more_batches, 1 if args.second_batch else 0)
 
     work = Path(tempfile.mkdtemp(prefix="loraforge-peer-"))
     loras, data_dir = work / "loras", work / "data"
-    total = args.count * (2 if args.second_batch else 1)
+    total = args.count * (1 + more)
     subprocess.run([sys.executable, str(PEER_LOAD), "fixtures", "--dir", str(loras), "--count", str(total)], check=True)
     env = environment(args, data_dir, loras)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -133,9 +152,14 @@ def main() -> None:
         first = args.count // 5
         split = f"{first},{args.count - first}"
         results["peer"] = peer_load(port, loras, server, work / "peer.json", "--create-split", split)
-        if args.second_batch:
-            extra = ["--create-split", f"0,{args.count}", "--create-start", str(args.count), "--requests", "50"]
-            results["second_batch"] = peer_load(port, loras, server, work / "peer2.json", *extra)
+        results["rss_after_batches_mib"] = [rss_mib(server.pid)]
+        for batch in range(1, more + 1):
+            deactivate_all(port)  # the batch's compose phase checks the 10 adapters it activates
+            start = str(args.count * batch)
+            extra = ["--create-split", f"0,{args.count}", "--create-start", start, "--requests", "50"]
+            results[f"batch_{batch + 1}"] = peer_load(port, loras, server, work / f"peer{batch + 1}.json", *extra)
+            results["rss_after_batches_mib"].append(rss_mib(server.pid))
+            print("RSS after each batch (MiB):", results["rss_after_batches_mib"], flush=True)
         results["rss_end_mib"] = rss_mib(server.pid)
         results["errors_in_log"] = (work / "server.log").read_text(errors="replace").count("ERROR")
     finally:
@@ -161,6 +185,7 @@ def summarise(results: dict) -> None:
         row = f"{name:<24}{one.get('median_ms')!s:>14}{eight.get('rps')!s:>10}{eight.get('errors')!s:>11}"
         print(f"{row}{eight.get('p99_ms')!s:>9}  ({ratio:.2f})")
     print("memory:", results["peer"]["memory"], "end:", results.get("rss_end_mib"))
+    print("RSS after each batch (MiB):", results.get("rss_after_batches_mib"))
 
 
 if __name__ == "__main__":

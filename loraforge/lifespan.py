@@ -15,6 +15,7 @@ from django.db import connections
 from django.utils.module_loading import import_string
 
 from loraforge import embedded
+from loraforge.memory import start_heap_trimmer, stop_heap_trimmer
 from loraforge.signals import send_process_started
 
 logger = logging.getLogger("loraforge.server")
@@ -38,6 +39,7 @@ def on_startup() -> None:
         send_process_started("web")  # e.g. the generation app syncs the `default` backend from SDNEXT_URL
     finally:
         connections.close_all()
+    start_heap_trimmer()
     for root in settings.LORAFORGE_LORA_DIRS:
         if root == settings.DATA_DIR / "loras":
             root.mkdir(parents=True, exist_ok=True)
@@ -77,6 +79,7 @@ def _queue_startup_scan() -> None:
 
 def on_shutdown() -> None:
     embedded.stop_embedded_worker()
+    stop_heap_trimmer()
 
 
 async def handle_lifespan(receive: Any, send: Any) -> None:

@@ -338,6 +338,15 @@ def test_database_sqlite_url(tmp_path: Path):
     assert "foreign_keys=ON" in config["OPTIONS"]["init_command"]
 
 
+def test_sqlite_page_cache_is_small_by_default_and_configurable(tmp_path: Path):
+    default = env.database("DATABASE_URL", tmp_path / "db.sqlite3", {})
+    assert "PRAGMA cache_size=-256;" in default["OPTIONS"]["init_command"]
+    larger = env.database("DATABASE_URL", tmp_path / "db.sqlite3", {"LORAFORGE_SQLITE_CACHE_KIB": "4096"})
+    assert "PRAGMA cache_size=-4096;" in larger["OPTIONS"]["init_command"]
+    with pytest.raises(ImproperlyConfigured):
+        env.database("DATABASE_URL", tmp_path / "db.sqlite3", {"LORAFORGE_SQLITE_CACHE_KIB": "8"})
+
+
 def test_database_default_is_sqlite_in_the_data_dir(tmp_path: Path):
     config = env.database("DATABASE_URL", tmp_path / "db.sqlite3", {})
     assert config["ENGINE"] == "loraforge.sqlite"

@@ -118,3 +118,11 @@ def test_a_writer_that_waits_past_the_timeout_gets_database_is_locked(monkeypatc
     with transaction.atomic():
         _in_thread(impatient).join(5)
     assert errors == ["database is locked"]
+
+
+def test_a_connection_runs_with_the_configured_page_cache_and_wal():
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        assert cursor.fetchone()[0] == -256
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
