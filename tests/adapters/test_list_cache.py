@@ -109,6 +109,27 @@ def test_the_lru_is_bounded():
     assert cache.get_or_render("c", lambda: b"never") == b"c"
 
 
+def test_a_new_version_drops_the_entries_of_the_old_one():
+    cache = ResponseCache(10)
+    for key in ("a", "b"):
+        cache.get_or_render((1, key), lambda key=key: key.encode(), version=1)
+    assert len(cache._entries) == 2
+    assert cache.get_or_render((2, "a"), lambda: b"a2", version=2) == b"a2"
+    assert list(cache._entries) == [(2, "a")]  # nobody could read the version-1 bodies any more
+    assert cache.get_or_render((2, "a"), lambda: b"never", version=2) == b"a2"
+
+
+def test_a_body_rendered_for_a_replaced_version_is_not_kept():
+    cache = ResponseCache(10)
+
+    def render_while_a_write_lands() -> bytes:
+        cache.get_or_render((2, "other"), lambda: b"new", version=2)  # another request saw the next version
+        return b"old"
+
+    assert cache.get_or_render((1, "a"), render_while_a_write_lands, version=1) == b"old"
+    assert list(cache._entries) == [(2, "other")]
+
+
 def test_the_row_count_follows_every_write():
     from adapters.selectors import adapter_total
 
