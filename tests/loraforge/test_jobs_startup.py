@@ -56,3 +56,19 @@ def test_embedded_worker_start_recovers_jobs(settings, monkeypatch, queued):
     lost.refresh_from_db()
     assert (lost.status, lost.error) == ("failed", "Worker lost while running the job")
     assert job_ids(queued) == [str(waiting.pk)]
+
+
+def test_the_server_trims_its_heap_from_start_up_to_shut_down(settings, lora_dir, queued):
+    import threading
+
+    from loraforge import memory
+
+    memory.stop_heap_trimmer()
+
+    def trimming() -> bool:
+        return any(thread.name == "heap-trimmer" for thread in threading.enumerate())
+
+    lifespan.on_startup()
+    assert trimming()
+    lifespan.on_shutdown()
+    assert not trimming()

@@ -28,6 +28,7 @@ def test_the_heap_trimmer_trims_every_interval_until_stopped(monkeypatch):
 
     from loraforge import memory
 
+    memory.stop_heap_trimmer()  # one a lifespan test started in this process
     calls = threading.Semaphore(0)
     monkeypatch.setattr(memory, "release_free_memory", lambda: calls.release() or True)
     try:
