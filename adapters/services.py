@@ -90,11 +90,12 @@ def adapter_create(*, file_path: Path, fields: Mapping[str, Any]) -> Adapter:
     # Compiled before the transaction, which then only executes (``loraforge.inserts``: on SQLite the process's
     # write lock is held from BEGIN to COMMIT, and Python run under it ran at a share of the GIL).
     adapter.refresh_indexes()  # as ``Adapter.save`` would
-    inserts = (insert_compiled(adapter), registered_file_insert(row))
+    adapter_insert = insert_compiled(adapter)
+    cache_insert = None if row is None else registered_file_insert(row)
     try:
         with transaction.atomic():  # no savepoint around the insert: a lost race rolls the whole write back
-            inserts[0].execute()
-            remember_registered_file(adapter=adapter, row=row, insert=inserts[1])
+            adapter_insert.execute()
+            remember_registered_file(adapter=adapter, row=row, insert=cache_insert)
             transaction.on_commit(lambda: _after_create(adapter.pk, hash_pending=pending))
     except IntegrityError as exc:
         raise _integrity_error(adapter) from exc

@@ -153,10 +153,10 @@ _WITH_COPIES: PreparedQuery[Adapter] = PreparedQuery(
 )
 
 
-def registered_file_insert(row: ReadRow | None) -> CompiledInsert | None:
+def registered_file_insert(row: ReadRow) -> CompiledInsert:
     """``registered_file_row``'s row as its compiled insert, for ``remember_registered_file`` (compiled before the
     write transaction opens: ``loraforge.inserts``)."""
-    return None if row is None else read_row_insert(row, timezone.now(), excluded=False)
+    return read_row_insert(row, timezone.now(), excluded=False)
 
 
 def remember_registered_file(*, adapter: Adapter, row: ReadRow | None, insert: CompiledInsert | None = None) -> None:
@@ -166,7 +166,7 @@ def remember_registered_file(*, adapter: Adapter, row: ReadRow | None, insert: C
     if row is None:
         return
     path = Path(adapter.file_path)
-    (insert or read_row_insert(row, timezone.now(), excluded=False)).execute()
+    (insert or registered_file_insert(row)).execute()
     clear_exclusions(path=str(path), sha256=adapter.sha256)
     listing = _WITH_COPIES.rows()
     for other_id in [
