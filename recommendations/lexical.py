@@ -64,15 +64,19 @@ class LexicalIndex:
         """Lexical similarity of catalogue row ``row`` to every row."""
         return self._combine(self.word @ _dense_row(self.word, row), self.char @ _dense_row(self.char, row))
 
-    def dense(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row ``row`` of both matrices as dense vectors (for ``similarity_to_dense``)."""
-        return _dense_row(self.word, row), _dense_row(self.char, row)
+    def block(self, rows: np.ndarray) -> RowBlock:
+        """Rows ``rows`` of both matrices, for ``block_similarity``."""
+        return RowBlock(self.word[rows], self.char[rows])
 
-    def similarity_to_dense(self, row: int, dense: tuple[np.ndarray, np.ndarray]) -> float:
-        """Lexical similarity of row ``row`` to a row given by ``dense``: two sparse dot products."""
-        word = _sparse_dot(self.word, row, dense[0])
-        char = _sparse_dot(self.char, row, dense[1])
-        return min(1.0, max(0.0, 0.5 * word + 0.5 * char))
+    def scratch(self) -> RowScratch:
+        """Zeroed dense vectors as wide as both matrices, reused by ``block_similarity`` (zeroed again after use)."""
+        return RowScratch(np.zeros(self.word.shape[1], self.word.dtype), np.zeros(self.char.shape[1], self.char.dtype))
+
+    def block_similarity(self, block: RowBlock, row: int, scratch: RowScratch) -> np.ndarray:
+        """Lexical similarity of each row of ``block`` to catalogue row ``row``: two sparse-times-dense products."""
+        word = _product_with_row(block.word, self.word, row, scratch.word)
+        char = _product_with_row(block.char, self.char, row, scratch.char)
+        return self._combine(word, char)
 
     def text_similarity(self, text: str) -> np.ndarray:
         """Lexical similarity of a query text to every row."""
@@ -90,6 +94,31 @@ class LexicalIndex:
     @staticmethod
     def _combine(word: np.ndarray, char: np.ndarray) -> np.ndarray:
         return np.clip(0.5 * np.asarray(word, dtype=np.float64) + 0.5 * np.asarray(char, dtype=np.float64), 0.0, 1.0)
+
+
+@dataclass
+class RowBlock:
+    """Some rows of both matrices (CSR)."""
+
+    word: Any
+    char: Any
+
+
+@dataclass
+class RowScratch:
+    word: np.ndarray
+    char: np.ndarray
+
+
+def _product_with_row(block: Any, matrix: Any, row: int, scratch: np.ndarray) -> np.ndarray:
+    """``block @ matrix[row]``, the row scattered into ``scratch`` (all zero before and after)."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    columns = matrix.indices[start:end]
+    scratch[columns] = matrix.data[start:end]
+    try:
+        return np.asarray(block @ scratch)
+    finally:
+        scratch[columns] = 0
 
 
 def _dense_row(matrix: Any, row: int) -> np.ndarray:
@@ -244,8 +273,3 @@ class _Nothing:
         from scipy.sparse import csr_matrix
 
         return csr_matrix((len(texts), 1), dtype=np.float32)
-
-
-def _sparse_dot(matrix: Any, row: int, dense: np.ndarray) -> float:
-    start, end = matrix.indptr[row], matrix.indptr[row + 1]
-    return float(np.dot(matrix.data[start:end], dense[matrix.indices[start:end]]))

@@ -153,7 +153,7 @@ def recommend_similar(
     final = engine.final_scores(index, scores, adjustments, weights)
     margin = engine.DIVERSITY_PENALTY if diversify_results else 0.0
     rows = engine.ranked(index, np.flatnonzero(mask), final, keep=limit, margin=margin)
-    rows = engine.diversified(index, rows, final, limit) if diversify_results else rows[:limit]
+    rows = engine.diversified(index.lexical, rows, final, limit) if diversify_results else rows[:limit]
     items = _target_items(index, rows, row, final=final, scores=scores, adjustments=adjustments, weights=weights)
     outcome = Outcome(
         SessionKind.SIMILAR, context_key, items, total, pair, limit, scores.semantic is not None, target=str(adapter.pk)
