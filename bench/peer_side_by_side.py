@@ -5,8 +5,9 @@ does (one uvicorn process, SQLite, the embedded worker), measures ``GET /api/hea
 does no work) at 1 and 8 clients, then runs ``../shared/bench/peer_load.py run`` over HTTP: 10,000 creates (2,000
 at 1 client, 8,000 at 8), the list/search/tag/sort phases, get by id and compose at 1 and 8 clients. With
 ``--more-batches N`` (``--second-batch``: 1) it then creates another 10,000 adapters N times (each batch followed by
-50 requests per phase, the adapters the last batch activated deactivated first) and reports the RSS after each: it
-must stay flat.
+50 requests per phase, the adapters the last batch activated deactivated first) and reports the RSS after each,
+read twice: at once, and settled (the embedded worker has embedded every adapter and the heap trimmer has run). The
+settled RSS must stay flat.
 
     .venv/bin/python -m bench.peer_side_by_side                      # page cache on (the default)
     .venv/bin/python -m bench.peer_side_by_side --cache-entries 0    # every read uncached
@@ -121,6 +122,46 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+PENDING_SQL = (
+    "SELECT count(*) FROM adapters_adapter a LEFT JOIN recommendations_adapterembedding e ON e.adapter_id = a.id"
+    " WHERE e.adapter_id IS NULL OR e.computed_at < a.updated_at"
+)
+TRIM_WAIT_SECONDS = 12.0  # longer than the server's heap-trimmer interval (10 s)
+
+
+def embeddings_pending(env: dict[str, str], data_dir: Path) -> int:
+    """Adapters the embedded worker has still to embed, read from the database beside the server."""
+    if "DATABASE_URL" in env:
+        import psycopg
+
+        with psycopg.connect(env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)) as conn:
+            row = conn.execute(PENDING_SQL).fetchone()
+    else:
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(f"file:{data_dir / 'db.sqlite3'}?mode=ro", uri=True, timeout=30)) as conn:
+            row = conn.execute(PENDING_SQL).fetchone()
+    return int(row[0]) if row else 0
+
+
+def settled_rss(pid: int, env: dict[str, str], data_dir: Path, embeddings: bool, limit: float = 900.0) -> dict:
+    """RSS once the server is quiet: the embedded worker has embedded every adapter (with embeddings on), the heap
+    trimmer has run, and then the median of 5 readings a second apart. What "flat" is judged on: RSS read right
+    after a batch also holds the work still queued (the embeddings backlog) and what the trimmer has yet to free."""
+    started = time.monotonic()
+    while embeddings and time.monotonic() - started < limit and embeddings_pending(env, data_dir):
+        time.sleep(2.0)
+    waited = time.monotonic() - started
+    time.sleep(TRIM_WAIT_SECONDS)
+    readings = []
+    for _ in range(5):
+        readings.append(rss_mib(pid))
+        time.sleep(1.0)
+    return {"rss_mib": statistics.median(readings), "drain_seconds": round(waited, 1),
+            "pending": embeddings_pending(env, data_dir) if embeddings else None}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -153,13 +194,17 @@ def main() -> None:
         split = f"{first},{args.count - first}"
         results["peer"] = peer_load(port, loras, server, work / "peer.json", "--create-split", split)
         results["rss_after_batches_mib"] = [rss_mib(server.pid)]
+        embeddings = args.embeddings == "on"
+        results["settled"] = [settled_rss(server.pid, env, data_dir, embeddings)] if more else []
         for batch in range(1, more + 1):
             deactivate_all(port)  # the batch's compose phase checks the 10 adapters it activates
             start = str(args.count * batch)
             extra = ["--create-split", f"0,{args.count}", "--create-start", start, "--requests", "50"]
             results[f"batch_{batch + 1}"] = peer_load(port, loras, server, work / f"peer{batch + 1}.json", *extra)
             results["rss_after_batches_mib"].append(rss_mib(server.pid))
+            results["settled"].append(settled_rss(server.pid, env, data_dir, embeddings))
             print("RSS after each batch (MiB):", results["rss_after_batches_mib"], flush=True)
+            print("settled:", results["settled"], flush=True)
         results["rss_end_mib"] = rss_mib(server.pid)
         results["errors_in_log"] = (work / "server.log").read_text(errors="replace").count("ERROR")
     finally:
@@ -186,6 +231,7 @@ def summarise(results: dict) -> None:
         print(f"{row}{eight.get('p99_ms')!s:>9}  ({ratio:.2f})")
     print("memory:", results["peer"]["memory"], "end:", results.get("rss_end_mib"))
     print("RSS after each batch (MiB):", results.get("rss_after_batches_mib"))
+    print("RSS settled after each batch (MiB):", [row["rss_mib"] for row in results.get("settled", [])])
 
 
 if __name__ == "__main__":
