@@ -62,7 +62,7 @@ class LexicalIndex:
 
     def row_similarity(self, row: int) -> np.ndarray:
         """Lexical similarity of catalogue row ``row`` to every row."""
-        return self._combine(self.word @ _dense_row(self.word, row), self.char @ _dense_row(self.char, row))
+        return self.block_similarity(RowBlock(self.word, self.char), row, self.scratch())
 
     def block(self, rows: np.ndarray) -> RowBlock:
         """Rows ``rows`` of both matrices, for ``block_similarity``."""
@@ -119,14 +119,6 @@ def _product_with_row(block: Any, matrix: Any, row: int, scratch: np.ndarray) ->
         return np.asarray(block @ scratch)
     finally:
         scratch[columns] = 0
-
-
-def _dense_row(matrix: Any, row: int) -> np.ndarray:
-    """Row ``row`` of a CSR matrix as a dense vector (a sparse-times-dense product needs no format conversion)."""
-    start, end = matrix.indptr[row], matrix.indptr[row + 1]
-    vector = np.zeros(matrix.shape[1], dtype=matrix.dtype)
-    vector[matrix.indices[start:end]] = matrix.data[start:end]
-    return vector
 
 
 def lexical_build(catalogue: Catalogue) -> LexicalIndex:
