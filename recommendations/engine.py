@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, SupportsFloat
 
 import numpy as np
 from django.db.models import Count
 from django.utils import timezone
 
+from loraforge.prepared import PreparedQuery
 from recommendations.cousage import CoUsage
 from recommendations.index import RecoIndex
 from recommendations.lexical import LexicalIndex, RowBlock
@@ -76,19 +77,38 @@ def co_usage_array(index: RecoIndex, co_usage: Mapping[str, CoUsage], scores: Sc
             scores.co_usage_jobs[row] = scores.co_usage_jobs.get(row, 0) + value.jobs
 
 
+# The reads every recommendation makes, compiled once (compiling them cost more than SQLite takes to answer them).
+_FEEDBACK_COUNTS: PreparedQuery[RecommendationFeedback] = PreparedQuery(
+    lambda since: (
+        RecommendationFeedback.objects.filter(created_at__gte=since)
+        .values("adapter_id", "feedback_type")
+        .annotate(count=Count("id"))
+        .values_list("adapter_id", "feedback_type", "count")
+    ),
+    datetime(2000, 1, 1, tzinfo=UTC),
+    fields=[RecommendationFeedback._meta.get_field("created_at")],
+)
+_PREFERENCES: PreparedQuery[UserPreference] = PreparedQuery(
+    lambda: UserPreference.objects.values_list("preference_type", "preference_value", "confidence")
+)
+_EXCLUDED: PreparedQuery[RecommendationFeedback] = PreparedQuery(
+    lambda context_key, *kinds: (
+        RecommendationFeedback.objects.filter(session__context_key=context_key)
+        .filter(feedback_type__in=kinds)
+        .values_list("adapter_id")
+    ),
+    "similar:00000000-0000-4000-8000-000000000000",
+    *EXCLUDING_FEEDBACK,
+)
+
+
 def adjustments_load(index: RecoIndex) -> Adjustments:
     catalogue = index.catalogue
     size = len(catalogue)
     feedback = np.zeros(size)
     since = timezone.now() - timedelta(days=FEEDBACK_DAYS)
     counts: dict[int, dict[str, int]] = {}
-    rows = (
-        RecommendationFeedback.objects.filter(created_at__gte=since)
-        .values("adapter_id", "feedback_type")
-        .annotate(count=Count("id"))
-        .values_list("adapter_id", "feedback_type", "count")
-    )
-    for adapter_id, kind, count in rows:
+    for adapter_id, kind, count in _FEEDBACK_COUNTS.rows(since):
         row = catalogue.position.get(str(adapter_id))
         if row is not None:
             counts.setdefault(row, {})[kind] = count
@@ -97,9 +117,7 @@ def adjustments_load(index: RecoIndex) -> Adjustments:
     preference = np.zeros(size)
     matches: dict[int, list[tuple[str, str]]] = {}
     confidences: dict[int, list[float]] = {}
-    for kind, value, confidence in UserPreference.objects.values_list(
-        "preference_type", "preference_value", "confidence"
-    ):
+    for kind, value, confidence in _PREFERENCES.rows():
         for row in _preference_rows(index, kind, value):
             confidences.setdefault(row, []).append(confidence)
             matches.setdefault(row, []).append((kind, value))
@@ -144,10 +162,7 @@ def final_scores(index: RecoIndex, scores: Scores, adjustments: Adjustments, wei
 
 def excluded_for_context(context_key: str) -> set[str]:
     """Adapters that got negative or dismissed feedback in a session of this context (SPEC 6.7.2)."""
-    rows = RecommendationFeedback.objects.filter(
-        session__context_key=context_key, feedback_type__in=EXCLUDING_FEEDBACK
-    ).values_list("adapter_id", flat=True)
-    return {str(adapter_id) for adapter_id in rows}
+    return {str(adapter_id) for (adapter_id,) in _EXCLUDED.rows(context_key, *EXCLUDING_FEEDBACK)}
 
 
 def candidate_mask(index: RecoIndex, *, exclude: set[str], active_only: bool) -> np.ndarray:

