@@ -36,6 +36,18 @@ class AdapterEmbedding(models.Model):
         return f"{self.model_name} ({self.dim}) for {self.adapter_id}"
 
 
+class EmbeddingState(models.Model):
+    """One row whose ``version`` database triggers bump on every write to the embeddings table
+    (``recommendations/db_triggers.py``): the per-process index reads it on every request to know whether its
+    vectors are current, one indexed read whatever the table's size and however it was written."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"embeddings version {self.version}"
+
+
 class SessionKind(models.TextChoices):
     SIMILAR = "similar"
     FOR_PROMPT = "for_prompt"
