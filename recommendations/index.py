@@ -1,7 +1,7 @@
 """The per-process recommendation index: a catalogue snapshot with its lexical index, and the matrix of current
 sentence vectors. Never stale: each request reads the catalogue's fingerprint (the version and row count the
-adapters' triggers keep: one indexed read) and the embeddings' fingerprint (one aggregate), and brings up to date
-what changed.
+adapters' triggers keep: one indexed read) and the embeddings' fingerprint (the version the embeddings table's
+triggers keep: another), and brings up to date what changed.
 
 After a catalogue write the index follows it: the snapshot's changed rows are read again, their documents transformed
 with the fitted vocabularies and their vectors read, the rest copied (milliseconds for a few writes, where a fit takes
