@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class AdaptersConfig(AppConfig):
@@ -8,6 +7,7 @@ class AdaptersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from adapters.db_triggers import reinstall_after_migrate
+        from adapters.db_triggers import install
+        from loraforge.db_triggers import install_after_migrate
 
-        post_migrate.connect(reinstall_after_migrate, sender=self, dispatch_uid="adapters.db_triggers")
+        install_after_migrate(self, install)

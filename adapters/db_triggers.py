@@ -8,9 +8,9 @@ put back each time instead of trusting a migration that ran once.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from loraforge.db_triggers import statements_install
 
 SQLITE_VERSION = "version = max(version + 1, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))"
 SQLITE_CHANGES = {"insert": "row_count = row_count + 1", "update": None, "delete": "row_count = row_count - 1"}
@@ -95,19 +95,11 @@ def postgres_statements() -> list[str]:
 
 def install(connection: BaseDatabaseWrapper) -> None:
     """Create whatever trigger or state row is missing (no-op when the tables do not exist yet)."""
-    statements = {"sqlite": sqlite_statements, "postgresql": postgres_statements}.get(connection.vendor)
-    if statements is None:
-        return
-    with connection.cursor() as cursor:
-        tables = set(connection.introspection.table_names(cursor))
-        if not {"adapters_adapter", "adapters_cataloguestate", "adapters_adaptertag"} <= tables:
-            return
-        for statement in statements():
-            cursor.execute(statement)
-        cursor.execute(ENSURE_STATE_ROW)  # e.g. after ``flush``, which empties every table
-
-
-def reinstall_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    from django.db import connections
-
-    install(connections[using])
+    statements_install(
+        connection,
+        ("adapters_adapter", "adapters_cataloguestate", "adapters_adaptertag"),
+        {  # the state row last: ``flush`` empties every table
+            "sqlite": lambda: [*sqlite_statements(), ENSURE_STATE_ROW],
+            "postgresql": lambda: [*postgres_statements(), ENSURE_STATE_ROW],
+        },
+    )

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class AnalyticsConfig(AppConfig):
@@ -7,6 +6,7 @@ class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from analytics.db_triggers import reinstall_after_migrate
+        from analytics.db_triggers import install
+        from loraforge.db_triggers import install_after_migrate
 
-        post_migrate.connect(reinstall_after_migrate, sender=self, dispatch_uid="analytics.db_triggers")
+        install_after_migrate(self, install)

@@ -17,10 +17,9 @@ migration rebuilds the table). ``rebuild()`` recomputes every rollup from the ro
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from loraforge.db_triggers import statements_install
 
 JOBS = "deliveries_deliveryjob"
 LINKS = "deliveries_deliveryjobadapter"
@@ -253,18 +252,12 @@ def sqlite_statements() -> list[str]:
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
-    """(Re)create every trigger with the current definition (no-op when the tables do not exist yet)."""
+    """(Re)create every trigger with the current definition (no-op when the tables do not exist yet). In one
+    transaction: no write slips between a drop and its create."""
     from analytics import db_triggers_pg
 
-    statements = {"sqlite": sqlite_statements, "postgresql": db_triggers_pg.postgres_statements}.get(connection.vendor)
-    if statements is None:
-        return
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        tables = set(connection.introspection.table_names(cursor))
-        if not {JOBS, LINKS, *ROLLUPS} <= tables:
-            return
-        for statement in statements():  # in one transaction: no write slips between a drop and its create
-            cursor.execute(statement)
+    statements = {"sqlite": sqlite_statements, "postgresql": db_triggers_pg.postgres_statements}
+    statements_install(connection, (JOBS, LINKS, *ROLLUPS), statements, atomic=True)
 
 
 def uninstall(connection: BaseDatabaseWrapper) -> None:
@@ -277,9 +270,3 @@ def uninstall(connection: BaseDatabaseWrapper) -> None:
         elif connection.vendor == "postgresql":
             for statement in db_triggers_pg.drop_statements():
                 cursor.execute(statement)
-
-
-def reinstall_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    from django.db import connections
-
-    install(connections[using])

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class RecommendationsConfig(AppConfig):
@@ -8,8 +7,9 @@ class RecommendationsConfig(AppConfig):
 
     def ready(self) -> None:
         from adapters.signals import adapters_imported
-        from recommendations.db_triggers import reinstall_after_migrate
+        from loraforge.db_triggers import install_after_migrate
+        from recommendations.db_triggers import install
         from recommendations.receivers import adapters_written
 
         adapters_imported.connect(adapters_written, dispatch_uid="recommendations.adapters_written")
-        post_migrate.connect(reinstall_after_migrate, sender=self, dispatch_uid="recommendations.db_triggers")
+        install_after_migrate(self, install)

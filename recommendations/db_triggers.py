@@ -10,11 +10,10 @@ triggers when a migration rebuilds the table, and ``flush`` empties the state ta
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from adapters.db_triggers import SQLITE_VERSION
+from loraforge.db_triggers import statements_install
 
 TABLE = "recommendations_adapterembedding"
 STATE = "recommendations_embeddingstate"
@@ -49,15 +48,11 @@ ENSURE_STATE_ROW = (  # e.g. after ``flush``, which empties every table
 
 def install(connection: BaseDatabaseWrapper) -> None:
     """Create whatever trigger or state row is missing (no-op when the tables do not exist yet)."""
-    statements = {"sqlite": sqlite_statements, "postgresql": postgres_statements}.get(connection.vendor)
-    if statements is None:
-        return
-    with connection.cursor() as cursor:
-        if not {TABLE, STATE} <= set(connection.introspection.table_names(cursor)):
-            return
-        for statement in statements():
-            cursor.execute(statement)
-        cursor.execute(ENSURE_STATE_ROW)
+    statements = {
+        "sqlite": lambda: [*sqlite_statements(), ENSURE_STATE_ROW],
+        "postgresql": lambda: [*postgres_statements(), ENSURE_STATE_ROW],
+    }
+    statements_install(connection, (TABLE, STATE), statements)
 
 
 def uninstall(connection: BaseDatabaseWrapper) -> None:
@@ -73,9 +68,3 @@ def uninstall(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         for statement in drops:
             cursor.execute(statement)
-
-
-def reinstall_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    from django.db import connections
-
-    install(connections[using])
