@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint format migrate worker beat bench e2e-deps fuzz runtime-check clean
+.PHONY: run test test-sqlite test-postgres lint format migrate worker beat bench e2e-deps fuzz runtime-check clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,10 +46,23 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The SQLite pass, the PostgreSQL pass (LORAFORGE_TEST_POSTGRES=1) and the runtime venv's build (LORAFORGE_TEST_REDIS=1)
+# run side by side: the suite waits on processes (servers, workers, the browser) more than it computes, so on two
+# cores the passes together take about as long as the longer one. Each target's output is printed whole when it ends.
+# Nothing is shared between the passes: each has its own database, and every Redis test claims an empty Redis
+# database of its own (the `redis_url` fixture).
+TEST_PARALLEL := test-sqlite $(if $(filter 1,$(LORAFORGE_TEST_POSTGRES)),test-postgres) \
+	$(if $(filter 1,$(LORAFORGE_TEST_REDIS)),$(RUNTIME_VENV)/.runtime)
+
 test: lint e2e-deps
+	$(MAKE) --no-print-directory -j3 --output-sync=target $(TEST_PARALLEL)
+	if [ "$$LORAFORGE_TEST_REDIS" = "1" ]; then $(MAKE) --no-print-directory runtime-check; fi
+
+test-sqlite: $(VENV)/.dev
 	LORAFORGE_TEST_DB=sqlite $(PY) -m pytest
-	if [ "$$LORAFORGE_TEST_POSTGRES" = "1" ]; then LORAFORGE_TEST_DB=postgres $(PY) -m pytest; fi
-	if [ "$$LORAFORGE_TEST_REDIS" = "1" ]; then $(MAKE) runtime-check; fi
+
+test-postgres: $(VENV)/.dev
+	LORAFORGE_TEST_DB=postgres $(PY) -m pytest
 
 # A venv from requirements.txt alone (rebuilt from scratch when it changes) runs the distributed shape: web,
 # worker and beat on Redis (PostgreSQL when LORAFORGE_TEST_POSTGRES=1), so no runtime dependency can hide

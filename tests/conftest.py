@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,32 @@ def _fresh_response_caches() -> None:
     with response_cache._caches_lock:
         for cache in response_cache._caches.values():
             cache.clear()
+
+
+REDIS_HOST = "redis://127.0.0.1:6379"
+CLAIM_KEY = "loraforge-tests:claimed-by"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database number of its own (empty, claimed with SET NX), flushed afterwards: tests that share the
+    server, in one pass or in passes run side by side, never see each other's keys, queues or workers."""
+    import redis
+
+    token = uuid.uuid4().hex
+    for db in range(15, 0, -1):
+        client = redis.Redis.from_url(f"{REDIS_HOST}/{db}")
+        if client.dbsize() == 0 and client.set(CLAIM_KEY, token, nx=True, ex=900):
+            break
+        client.close()
+    else:
+        pytest.fail("no empty Redis database (1..15) to run the test in")
+    try:
+        yield f"{REDIS_HOST}/{db}"
+    finally:
+        if client.get(CLAIM_KEY) == token.encode():
+            client.flushdb()
+        client.close()
 
 
 @pytest.fixture

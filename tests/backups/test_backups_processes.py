@@ -21,7 +21,6 @@ from loraforge.jobs.recovery import WORKER_LOST
 from loraforge.models import BackgroundJob
 from tests.backups.helpers import sha256_of
 from tests.factories import AdapterFactory
-from tests.loraforge.test_workers import redis_url  # noqa: F401 - fixture: a private Redis database
 from tests.processes import PYTHON, Proc, ProcessSet, server_env, stop, wait_for_log, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -36,7 +35,7 @@ def folder(tmp_path: Path, settings, lora_dir: Path) -> Path:
     return settings.LORAFORGE_BACKUP_DIR
 
 
-def _env(tmp_path: Path, lora_dir: Path, redis_url: str, delay: float) -> dict[str, str]:  # noqa: F811
+def _env(tmp_path: Path, lora_dir: Path, redis_url: str, delay: float) -> dict[str, str]:
     return server_env(
         tmp_path,
         LORAFORGE_LORA_DIRS=str(lora_dir),
@@ -51,7 +50,7 @@ def _start_worker(procs: ProcessSet, env: dict[str, str]) -> Proc:
     return procs.start("worker", [*argv, "-c", "2", "--hostname", f"backups-{uuid.uuid4().hex[:8]}@%h"], env=env)
 
 
-def _queue_backup(redis_url: str, sent: list[tuple[str, list, dict]]) -> Backup:  # noqa: F811
+def _queue_backup(redis_url: str, sent: list[tuple[str, list, dict]]) -> Backup:
     """A backup created by the service; the task it queued is sent again through Redis for the worker."""
     backup = backup_create(backup_type="full", trigger="api", created_via="api")
     [(name, args, _options)] = sent
@@ -71,7 +70,7 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.part")) if folder.exists() else []
 
 
-def test_a_queued_backup_completes_in_the_worker(tmp_path, lora_dir, folder, redis_url, sent_tasks):  # noqa: F811
+def test_a_queued_backup_completes_in_the_worker(tmp_path, lora_dir, folder, redis_url, sent_tasks):
     AdapterFactory.create_batch(3)
     backup = _queue_backup(redis_url, sent_tasks)
     with ProcessSet(tmp_path / "logs") as procs:
@@ -92,7 +91,7 @@ def test_a_backup_cancelled_while_the_worker_writes_ends_failed_without_files(
     tmp_path,
     lora_dir,
     folder,
-    redis_url,  # noqa: F811
+    redis_url,
     sent_tasks,
 ):
     AdapterFactory.create_batch(30)
@@ -112,7 +111,7 @@ def test_a_worker_killed_mid_backup_leaves_a_failed_backup_and_no_part_file(
     tmp_path,
     lora_dir,
     folder,
-    redis_url,  # noqa: F811
+    redis_url,
     sent_tasks,
 ):
     AdapterFactory.create_batch(60)

@@ -27,7 +27,6 @@ from deliveries.models import DeliveryJob
 from generation.models import GenerationBackend, GenerationResult
 from loraforge.api_keys import api_key_create
 from tests.fakes.sdnext import FakeSDNext
-from tests.loraforge.test_workers import redis_url  # noqa: F401 - fixture: a private Redis database
 from tests.processes import PYTHON, Proc, ProcessSet, server_env, stop, wait_until
 
 pytestmark = [pytest.mark.slow]
@@ -145,7 +144,7 @@ def test_embedded_shape_runs_a_generation_and_streams_every_event(tmp_path: Path
 def test_distributed_worker_publishes_through_redis_to_the_web_process(
     tmp_path: Path,
     fake: FakeSDNext,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     key = api_key_create(name="distributed").plain_key
     env = _env(tmp_path, fake, REDIS_URL=redis_url)
@@ -171,7 +170,7 @@ def _heartbeat_age(job_id: str) -> float:
 def test_worker_killed_mid_generation_is_recovered_and_the_job_completes(
     tmp_path: Path,
     fake: FakeSDNext,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     fake.steps_delay = 1.0  # long enough to kill the worker in the middle
     key = api_key_create(name="recovery").plain_key

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.core.cache.backends.redis import RedisCache
 
@@ -24,11 +22,10 @@ def test_a_pickled_payload_is_not_executed():
 
 
 @pytest.mark.redis
-def test_the_redis_cache_uses_json():
+def test_the_redis_cache_uses_json(redis_url):
     cache = RedisCache(
-        "redis://127.0.0.1:6379/14",
+        redis_url,
         {
-            "KEY_PREFIX": f"lf-test-{os.getpid()}",
             "OPTIONS": {"serializer": "loraforge.cache_serializers.JSONSerializer"},
         },
     )

@@ -21,7 +21,6 @@ from loraforge.api_keys import api_key_create
 from loraforge.models.jobs import BackgroundJob, BackgroundJobKind, JobStatus
 from tests.fakes.sdnext import FakeSDNext
 from tests.generation.test_lifecycle_processes import _assert_lifecycle, _env, _follow, _queue_generation, fake  # noqa: F401
-from tests.loraforge.test_workers import redis_url  # noqa: F401 - fixture: a private Redis database
 from tests.processes import PYTHON, ProcessSet, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -41,7 +40,7 @@ def _orphaned_scan() -> BackgroundJob:
 def test_web_worker_and_beat_on_redis_generate_stream_and_recover(
     tmp_path: Path,
     fake: FakeSDNext,  # noqa: F811
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     key = api_key_create(name="distributed").plain_key
     env = _env(tmp_path, fake, REDIS_URL=redis_url, LORAFORGE_JOB_STALE_SECONDS=str(STALE_SECONDS))

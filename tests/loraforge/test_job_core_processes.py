@@ -33,7 +33,6 @@ from loraforge.models import BackgroundJob
 from loraforge.models.jobs import JobRecord
 from tests.fakes.sdnext import FakeSDNext
 from tests.generation.test_lifecycle_processes import fake  # noqa: F401 - fixture: the fake SDNext, fast
-from tests.loraforge.test_workers import redis_url  # noqa: F401 - fixture: a private Redis database
 from tests.processes import PYTHON, Proc, ProcessSet, server_env, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -104,7 +103,7 @@ def _start_worker(procs: ProcessSet, env: dict[str, str]) -> Proc:
     return procs.start("worker", [*argv, "--pool", "threads", "-c", "2", "--hostname", hostname], env=env)
 
 
-def _send_again(redis_url: str, sent: list[tuple[str, list, dict]], **limits: Any) -> None:  # noqa: F811
+def _send_again(redis_url: str, sent: list[tuple[str, list, dict]], **limits: Any) -> None:
     """The one task the service queued, sent through Redis (``limits``: a shorter soft/hard time limit)."""
     [(name, args, options)] = sent
     client = Celery("tests", broker=redis_url)
@@ -149,7 +148,7 @@ def queued(
     tmp_path: Path,
     lora_dir: Path,
     fake: FakeSDNext,  # noqa: F811
-    redis_url: str,  # noqa: F811
+    redis_url: str,
     sent_tasks: list[tuple[str, list, dict]],
 ) -> Queued:
     case = CASES[request.param]

@@ -10,7 +10,6 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +36,6 @@ from tests.processes import (
 pytestmark = [pytest.mark.slow]
 
 TASK_TIMEOUT = 45.0
-REDIS_HOST = "redis://127.0.0.1:6379"
-CLAIM_KEY = "loraforge-tests:claimed-by"
 
 
 @pytest.fixture
@@ -56,25 +53,6 @@ def server_env(tmp_path: Path, lora_folder: Path) -> dict[str, str]:
         LORAFORGE_LORA_DIRS=str(lora_folder),
         LORAFORGE_SYNC_HASH_MAX_MB="0",  # every file is hashed by the task
     )
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database number of its own (empty, claimed with SET NX), flushed afterwards."""
-    token = uuid.uuid4().hex
-    for db in range(15, 0, -1):
-        client = redis.Redis.from_url(f"{REDIS_HOST}/{db}")
-        if client.dbsize() == 0 and client.set(CLAIM_KEY, token, nx=True, ex=900):
-            break
-        client.close()
-    else:
-        pytest.fail("no empty Redis database (1..15) to run the worker test in")
-    try:
-        yield f"{REDIS_HOST}/{db}"
-    finally:
-        if client.get(CLAIM_KEY) == token.encode():
-            client.flushdb()
-        client.close()
 
 
 def _post_adapter(base_url: str, key: str, path: Path) -> dict[str, Any]:
