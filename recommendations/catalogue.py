@@ -20,6 +20,8 @@ from recommendations.documents import SNAPSHOT_FIELDS, lexical_document, semanti
 from recommendations.scoring import popularity_score, quality_score, recency_score
 from recommendations.triggers import adapter_phrases
 
+Runs = tuple[tuple[int, int], ...]  # ``(start, end)`` ranges of rows
+
 
 @dataclass
 class Catalogue:
@@ -38,6 +40,7 @@ class Catalogue:
     popularity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     recency: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _family_masks: dict[tuple[str, tuple[str, ...]], np.ndarray] = field(default_factory=dict, repr=False)
+    _family_runs: dict[tuple[str, tuple[str, ...]], Runs] = field(default_factory=dict, repr=False)
     name_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # position by lower-case name
     signatures: list[int] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list, repr=False)
@@ -54,6 +57,17 @@ class Catalogue:
             mask = (self.base_family == family) | np.isin(self.base_family, always)
             self._family_masks[key] = mask
         return mask
+
+    def family_runs(self, family: str, always: tuple[str, ...]) -> Runs:
+        """``family_mask`` as ``(start, end)`` runs of consecutive rows: a run per family, since the snapshot groups
+        rows by family (a snapshot that followed a family change may hold more until the next load)."""
+        key = (family, always)
+        runs = self._family_runs.get(key)
+        if runs is None:
+            edges = np.flatnonzero(np.diff(self.family_mask(family, always).astype(np.int8), prepend=0, append=0))
+            runs = tuple(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+            self._family_runs[key] = runs
+        return runs
 
 
 @dataclass(frozen=True)
@@ -109,13 +123,17 @@ class Update:
         return sources
 
 
-# Every adapter's snapshot columns, ordered by id (stable across rebuilds), compiled once and read without
-# conversion: the signatures compare the driver's values, and only new or changed rows are converted.
-_SNAPSHOT: PreparedQuery[Adapter] = PreparedQuery(lambda: Adapter.objects.order_by("id").only(*SNAPSHOT_FIELDS))
+# Every adapter's snapshot columns, grouped by base family and ordered by id within it (stable across rebuilds), so
+# that one family's rows are one run of rows: ``similar`` with ``same_base_only`` computes its products over those
+# runs only. Compiled once and read without conversion: the signatures compare the driver's values, and only new or
+# changed rows are converted.
+_SNAPSHOT: PreparedQuery[Adapter] = PreparedQuery(
+    lambda: Adapter.objects.order_by("base_family", "id").only(*SNAPSHOT_FIELDS)
+)
 
 
 def catalogue_load() -> Catalogue:
-    """Every adapter, ordered by id."""
+    """Every adapter, grouped by base family, ordered by id within it."""
     return _assemble(_entries(_SNAPSHOT.fetch(), timezone.now()))
 
 
@@ -127,18 +145,20 @@ def catalogue_update(before: Catalogue) -> Update:
     unchanged = np.full(len(fetched), -1, dtype=np.int64)
     fresh: list[tuple[Any, ...]] = []
     present = 0
+    moved = False  # an adapter's row is not the one it had (its base family changed, or rows came or went)
     for row, values in enumerate(fetched):
         old = before.key_position.get(values[at])
         if old is None:
             fresh.append(values)
             continue
         present += 1
+        moved = moved or old != row
         if before.signatures[old] == _signature(values):
             unchanged[row] = old
         else:
             fresh.append(values)
     made = _entries(fresh, timezone.now())
-    if present == len(before) == len(fetched):  # the same adapters, so the same rows: the changed ones replaced
+    if not moved and present == len(before) == len(fetched):  # the same adapters in the same rows: some replaced
         changed = dict(zip(np.flatnonzero(unchanged < 0).tolist(), made, strict=True))
         return Update(before, _patched(before, changed), unchanged)
     rest = iter(made)
@@ -211,7 +231,7 @@ def _assemble(entries: list[Entry]) -> Catalogue:
         setattr(catalogue, name, [getattr(entry, attribute) for entry in entries])
     for name, attribute, dtype in _ARRAYS:
         setattr(catalogue, name, np.array([getattr(entry, attribute) for entry in entries], dtype=dtype))
-    catalogue.name_rank = _name_rank(catalogue.names)
+    catalogue.name_rank = _name_rank(catalogue.names, catalogue.ids)
     return catalogue
 
 
@@ -231,13 +251,13 @@ def _patched(before: Catalogue, changed: dict[int, Entry]) -> Catalogue:
         for name, attribute, _dtype in _ARRAYS:
             getattr(catalogue, name)[row] = getattr(entry, attribute)
     renamed = any(before.names[row] != entry.name for row, entry in changed.items())
-    catalogue.name_rank = _name_rank(catalogue.names) if renamed else before.name_rank
+    catalogue.name_rank = _name_rank(catalogue.names, catalogue.ids) if renamed else before.name_rank
     return catalogue
 
 
-def _name_rank(names: list[str]) -> np.ndarray:
-    """Each row's position by lower-case name."""
-    by_name = sorted(range(len(names)), key=lambda row: names[row].lower())
+def _name_rank(names: list[str], ids: list[str]) -> np.ndarray:
+    """Each row's position by lower-case name, then id (ties never depend on the order of the rows)."""
+    by_name = sorted(range(len(names)), key=lambda row: (names[row].lower(), ids[row]))
     rank = np.empty(len(by_name), dtype=np.int64)
     rank[by_name] = np.arange(len(by_name))
     return rank

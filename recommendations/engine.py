@@ -13,6 +13,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from loraforge.prepared import PreparedQuery
+from recommendations.catalogue import Runs
 from recommendations.cousage import CoUsage
 from recommendations.index import RecoIndex
 from recommendations.lexical import LexicalIndex, RowBlock
@@ -183,6 +184,20 @@ def family_mask(index: RecoIndex, family: str | None) -> np.ndarray:
     if not family or family in KNOWN_FAMILY_EXCLUDED:
         return np.ones(len(families), dtype=bool)
     return index.catalogue.family_mask(family, KNOWN_FAMILY_EXCLUDED)
+
+
+RUNS_MAX = 8  # more runs than this (a snapshot that followed many family changes): the product over every row
+
+
+def family_runs(index: RecoIndex, family: str | None) -> Runs | None:
+    """``family_mask`` as runs of rows for the products of ``similar`` (``same_base_only``), or None where that would
+    leave nothing out or split the product into many small ones."""
+    if not family or family in KNOWN_FAMILY_EXCLUDED:
+        return None
+    runs = index.catalogue.family_runs(family, KNOWN_FAMILY_EXCLUDED)
+    if len(runs) > RUNS_MAX or sum(end - start for start, end in runs) == len(index.catalogue):
+        return None
+    return runs
 
 
 def ranked(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from recommendations.catalogue import Catalogue, Update
+from recommendations.catalogue import Catalogue, Runs, Update
 from recommendations.triggers import PhraseLookup
 
 WORD_PATTERN = r"\b\w+\b"  # the word vectorizer's tokens
@@ -67,19 +67,29 @@ class LexicalIndex:
                 total += matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
         return total
 
-    def row_similarity(self, row: int) -> np.ndarray:
-        """Lexical similarity of catalogue row ``row`` to every row (read-only: the array may be a cached one).
+    def row_similarity(self, row: int, runs: Runs | None = None) -> np.ndarray:
+        """Lexical similarity of catalogue row ``row`` to every row, or with ``runs`` to the rows of those
+        ``(start, end)`` ranges only, the others left 0 (read-only: the array may be a cached one).
 
-        The product over every row is most of a ``similar`` request, and a target is often asked again while the
-        catalogue stays as it is (a page reloaded, the same question after feedback, the admin's panel). The last
-        rows computed are kept with this index, within ``ROW_CACHE_BYTES``: an index is never changed (a write makes
-        a new one), so a kept row is exactly what the product would give again."""
-        cached = self._rows.get(row)
+        The product over every row is most of a ``similar`` request. ``runs`` leaves out the rows a request cannot
+        return (``same_base_only``: other base families, one run each), and each row that is computed is computed
+        exactly as over every row. A target is often asked again while the catalogue stays as it is (a page reloaded,
+        the same question after feedback, the admin's panel): the last rows computed are kept with this index, within
+        ``ROW_CACHE_BYTES``. An index is never changed (a write makes a new one), so a kept row is exactly what the
+        product would give again; a row kept whole serves any ``runs``."""
+        cached = self._rows.get((row, None)) if runs is None else self._rows.get((row, None), (row, runs))
         if cached is not None:
             return cached
-        similarity = self.block_similarity(RowBlock(self.word, self.char), row, self.scratch())
+        scratch = self.scratch()
+        if runs is None:
+            similarity = self.block_similarity(RowBlock(self.word, self.char), row, scratch)
+        else:
+            similarity = np.zeros(self.word.shape[0])
+            for start, end in runs:
+                block = RowBlock(_rows_view(self.word, start, end), _rows_view(self.char, start, end))
+                similarity[start:end] = self.block_similarity(block, row, scratch)
         similarity.flags.writeable = False
-        self._rows.put(row, similarity)
+        self._rows.put((row, runs), similarity)
         return similarity
 
     def block(self, rows: np.ndarray) -> RowBlock:
@@ -114,25 +124,31 @@ class LexicalIndex:
         return np.clip(0.5 * np.asarray(word, dtype=np.float64) + 0.5 * np.asarray(char, dtype=np.float64), 0.0, 1.0)
 
 
+RowKey = tuple[int, "Runs | None"]  # a catalogue row, and the runs it was computed over (None: every row)
+
+
 class _RowCache:
     """The ``capacity`` rows used last (thread-safe)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._rows: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._rows: OrderedDict[RowKey, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, row: int) -> np.ndarray | None:
+    def get(self, *keys: RowKey) -> np.ndarray | None:
+        """The values kept under the first of ``keys`` that has some."""
         with self._lock:
-            found = self._rows.get(row)
-            if found is not None:
-                self._rows.move_to_end(row)
-            return found
+            for key in keys:
+                found = self._rows.get(key)
+                if found is not None:
+                    self._rows.move_to_end(key)
+                    return found
+            return None
 
-    def put(self, row: int, values: np.ndarray) -> None:
+    def put(self, key: RowKey, values: np.ndarray) -> None:
         with self._lock:
-            self._rows[row] = values
-            self._rows.move_to_end(row)
+            self._rows[key] = values
+            self._rows.move_to_end(key)
             while len(self._rows) > self.capacity:
                 self._rows.popitem(last=False)
 
@@ -149,6 +165,18 @@ class RowBlock:
 class RowScratch:
     word: np.ndarray
     char: np.ndarray
+
+
+def _rows_view(matrix: Any, start: int, end: int) -> Any:
+    """Rows ``start:end`` of a CSR matrix sharing its arrays (scipy's slicing, and its constructor given slices of
+    less than half an array, copy them: a family's rows of the char matrix are megabytes)."""
+    from scipy.sparse import csr_matrix
+
+    low, high = int(matrix.indptr[start]), int(matrix.indptr[end])
+    view = csr_matrix((end - start, matrix.shape[1]), dtype=matrix.dtype)
+    view.data, view.indices = matrix.data[low:high], matrix.indices[low:high]
+    view.indptr = matrix.indptr[start : end + 1] - matrix.indptr.dtype.type(low)
+    return view
 
 
 def _product_with_row(block: Any, matrix: Any, row: int, scratch: np.ndarray) -> np.ndarray:

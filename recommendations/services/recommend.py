@@ -99,10 +99,14 @@ def _target_row(index: RecoIndex, adapter: Adapter) -> int:
     return row
 
 
-def _target_scores(index: RecoIndex, adapter: Adapter, pair: tuple[float, float]) -> tuple[int, engine.Scores]:
-    """The target's row and every row's content and co-usage with it (similar and works-well-with)."""
+def _target_scores(
+    index: RecoIndex, adapter: Adapter, pair: tuple[float, float], *, same_base: bool = False
+) -> tuple[int, engine.Scores]:
+    """The target's row and every row's content and co-usage with it (similar and works-well-with); with
+    ``same_base``, the lexical side is computed for the target's family only (the other rows are 0)."""
     row = _target_row(index, adapter)
-    lexical = index.lexical.row_similarity(row) if index.lexical else np.zeros(len(index.catalogue))
+    runs = engine.family_runs(index, str(index.catalogue.base_family[row])) if same_base else None
+    lexical = index.lexical.row_similarity(row, runs) if index.lexical else np.zeros(len(index.catalogue))
     semantic = None
     if index.semantic is not None and index.semantic.has[row]:
         semantic = index.semantic.similarity(index.semantic.matrix[row])
@@ -141,7 +145,7 @@ def recommend_similar(
     weights = weights_in_force()
     pair = weights.content_pair(weight_semantic, weight_lexical)
     index = index_current()
-    row, scores = _target_scores(index, adapter, pair)
+    row, scores = _target_scores(index, adapter, pair, same_base=same_base_only)
     context_key = f"similar:{adapter.pk}"
     excluded = engine.excluded_for_context(context_key) | {str(adapter.pk)}
     mask = engine.candidate_mask(index, exclude=excluded, active_only=active_only)
@@ -266,8 +270,8 @@ def recommend_by_trigger(*, trigger_query: str, limit: int = 10) -> dict[str, An
     rows = [row for row in matches if index.catalogue.ids[row] not in excluded]
     adjustments = engine.adjustments_load(index)
     final = engine.final_scores(index, scores, adjustments, weights)
-    names = index.catalogue.names
-    rows.sort(key=lambda r: (TIER_ORDER[matches[r][0]], -engine.reported(final[r]), names[r].lower()))
+    name_rank = index.catalogue.name_rank
+    rows.sort(key=lambda r: (TIER_ORDER[matches[r][0]], -engine.reported(final[r]), name_rank[r]))
     items = []
     for r in rows[:limit]:
         tier, _, phrase = matches[r]
@@ -296,10 +300,10 @@ def recommend_works_well_with(*, adapter: Adapter, limit: int = 10, record: bool
     mask = engine.candidate_mask(index, exclude=excluded, active_only=False) & (scores.co_usage > 0)
     adjustments = engine.adjustments_load(index)
     final = engine.final_scores(index, scores, adjustments, weights)
-    names = index.catalogue.names
+    name_rank = index.catalogue.name_rank
     rows = sorted(
         (int(r) for r in np.flatnonzero(mask)),
-        key=lambda r: (-engine.reported(scores.co_usage[r]), -engine.reported(final[r]), names[r].lower()),
+        key=lambda r: (-engine.reported(scores.co_usage[r]), -engine.reported(final[r]), name_rank[r]),
     )[:limit]
     items = _target_items(index, rows, row, final=final, scores=scores, adjustments=adjustments, weights=weights)
     outcome = Outcome(

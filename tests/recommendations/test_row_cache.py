@@ -75,13 +75,14 @@ def test_similar_asked_again_after_a_write_sees_the_write(api, monkeypatch, mode
 def test_the_cache_keeps_the_rows_used_last():
     cache = _RowCache(2)
     rows = {row: np.full(3, float(row)) for row in range(4)}
-    cache.put(1, rows[1])
-    cache.put(2, rows[2])
-    assert cache.get(1) is rows[1]  # 1 is now the row used last
-    cache.put(3, rows[3])
-    assert cache.get(2) is None
-    assert cache.get(1) is rows[1]
-    assert cache.get(3) is rows[3]
+    cache.put((1, None), rows[1])
+    cache.put((2, None), rows[2])
+    assert cache.get((1, None)) is rows[1]  # 1 is now the row used last
+    cache.put((3, None), rows[3])
+    assert cache.get((2, None)) is None
+    assert cache.get((1, None)) is rows[1]
+    assert cache.get((3, None)) is rows[3]
+    assert cache.get((4, None), (3, None)) is rows[3]  # the first key that has values
 
 
 @pytest.mark.django_db
