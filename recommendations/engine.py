@@ -234,7 +234,8 @@ def diversified(lexical: LexicalIndex | None, rows: list[int], final: np.ndarray
     beyond = np.append(best_from, -np.inf)  # the most a row from each position on can be worth
     penalties = _Penalties(lexical, pool)
     picked: list[int] = []
-    while len(picked) < min(limit, len(pool)):
+    wanted = min(limit, len(pool))
+    while len(picked) < wanted:
         while True:
             values = np.round(bounds[: penalties.size] - DIVERSITY_PENALTY * penalties.maximum, REPORTED_DIGITS)
             values[penalties.taken] = -np.inf
@@ -243,19 +244,22 @@ def diversified(lexical: LexicalIndex | None, rows: list[int], final: np.ndarray
                 break
             penalties.grow()
         picked.append(int(pool[best]))
-        penalties.pick(best)
+        if len(picked) < wanted:  # the last pick penalises nothing after it
+            penalties.pick(best)
     return picked
 
 
 class _Penalties:
-    """For the pool's first ``size`` rows: the largest lexical similarity to a picked row, and which are picked."""
+    """For the pool's first ``size`` rows: the largest lexical similarity to a picked row, and which are picked. The
+    rows are extracted in parts as the block grows (the first ``FIRST_BLOCK``, then each doubling's new rows), so no
+    row is copied twice."""
 
     FIRST_BLOCK = 128  # enough for 9 requests in 10 at 10,000 adapters (limit 10)
 
     def __init__(self, lexical: LexicalIndex, pool: np.ndarray) -> None:
         self.lexical, self.pool = lexical, pool
         self.scratch = lexical.scratch()
-        self.block: RowBlock | None = None  # the first ``size`` rows of the pool
+        self.parts: list[tuple[int, RowBlock]] = []  # (first position, rows) of the pool's first ``size`` rows
         self.picks: list[int] = []  # catalogue rows
         self.size = 0
         self.maximum = np.zeros(0)
@@ -267,7 +271,7 @@ class _Penalties:
         maximum = np.zeros(size - self.size)
         for row in self.picks:
             np.maximum(maximum, self.lexical.block_similarity(added, row, self.scratch), out=maximum)
-        self.block = added if self.block is None else self.lexical.block(self.pool[:size])
+        self.parts.append((self.size, added))
         self.maximum = np.concatenate([self.maximum, maximum])
         self.taken = np.concatenate([self.taken, np.zeros(size - self.size, dtype=bool)])
         self.size = size
@@ -276,8 +280,9 @@ class _Penalties:
         row = int(self.pool[position])
         self.taken[position] = True
         self.picks.append(row)
-        if self.block is not None:
-            np.maximum(self.maximum, self.lexical.block_similarity(self.block, row, self.scratch), out=self.maximum)
+        for start, block in self.parts:
+            part = self.maximum[start : start + block.word.shape[0]]
+            np.maximum(part, self.lexical.block_similarity(block, row, self.scratch), out=part)
 
 
 def explanation(

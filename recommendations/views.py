@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adapters.models import Adapter
-from adapters.selectors import adapter_by_id
 from loraforge.errors import NotFound
 from loraforge.schema import NOT_FOUND
 from loraforge.views import UUID_RE
@@ -63,7 +62,7 @@ def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -
 
 
 def _adapter(lora_id: str) -> Adapter:
-    adapter = adapter_by_id(lora_id) if UUID_RE.fullmatch(lora_id) else None
+    adapter = selectors.adapter_target(lora_id) if UUID_RE.fullmatch(lora_id) else None
     if adapter is None:
         raise NotFound(ADAPTER_NOT_FOUND)
     return adapter
