@@ -48,14 +48,15 @@ format: $(VENV)/.dev
 
 # The SQLite pass, the PostgreSQL pass (LORAFORGE_TEST_POSTGRES=1) and the runtime venv's build (LORAFORGE_TEST_REDIS=1)
 # run side by side: the suite waits on processes (servers, workers, the browser) more than it computes, so on two
-# cores the passes together take about as long as the longer one. Each target's output is printed whole when it ends.
+# cores the passes together take about as long as the longer one. With more than one, each target's output is printed
+# whole when it ends (a lone SQLite pass streams as usual).
 # Nothing is shared between the passes: each has its own database, and every Redis test claims an empty Redis
 # database of its own (the `redis_url` fixture).
 TEST_PARALLEL := test-sqlite $(if $(filter 1,$(LORAFORGE_TEST_POSTGRES)),test-postgres) \
 	$(if $(filter 1,$(LORAFORGE_TEST_REDIS)),$(RUNTIME_VENV)/.runtime)
 
 test: lint e2e-deps
-	$(MAKE) --no-print-directory -j3 --output-sync=target $(TEST_PARALLEL)
+	$(MAKE) --no-print-directory -j3 $(if $(word 2,$(TEST_PARALLEL)),--output-sync=target) $(TEST_PARALLEL)
 	if [ "$$LORAFORGE_TEST_REDIS" = "1" ]; then $(MAKE) --no-print-directory runtime-check; fi
 
 test-sqlite: $(VENV)/.dev
