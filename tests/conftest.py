@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -30,6 +34,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason="PostgreSQL tests need LORAFORGE_TEST_POSTGRES=1"))
         if "redis" in item.keywords and not _mandatory("LORAFORGE_TEST_REDIS"):
             item.add_marker(pytest.mark.skip(reason="Redis tests need LORAFORGE_TEST_REDIS=1"))
+
+
+SESSIONS_LEFT_WAIT = 10.0  # seconds a thread still finishing (a background fit, a worker) may take to disconnect
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test databases. Before PostgreSQL's is dropped, the connection pool is closed (as Django's
+    teardown does first), and a session some thread still holds is waited for (up to ``SESSIONS_LEFT_WAIT``) and
+    reported with the threads alive: dropping the database fails while one is connected, and that error alone does
+    not say whose it was."""
+    yield
+    from django.db import connection as default
+
+    if default.vendor != "postgresql":
+        return
+    connection: Any = default  # PostgreSQL's wrapper: ``close_pool`` and ``get_connection_params``
+    with django_db_blocker.unblock():
+        connection.close()
+        connection.close_pool()  # idle pooled connections close; one a thread still holds stays
+        first = others = _sessions_on(connection)
+        deadline = time.monotonic() + SESSIONS_LEFT_WAIT
+        while others and time.monotonic() < deadline:
+            time.sleep(0.2)
+            others = _sessions_on(connection)
+    if first:
+        threads = sorted(thread.name for thread in threading.enumerate() if thread is not threading.current_thread())
+        state = "still connected" if others else "disconnected within the wait"
+        warnings.warn(
+            f"Sessions on the test database at teardown ({state}): {first}; threads alive: {threads}", stacklevel=2
+        )
+
+
+def _sessions_on(connection: Any) -> list[tuple[Any, ...]]:
+    """The sessions connected to ``connection``'s database, read from a connection to the ``postgres`` database."""
+    import psycopg
+
+    params = {**connection.get_connection_params(), "dbname": "postgres"}
+    with psycopg.connect(**params, autocommit=True) as admin:
+        return admin.execute(
+            "SELECT pid, application_name, state, backend_start, left(query, 200) FROM pg_stat_activity "
+            "WHERE datname = %s",
+            [connection.settings_dict["NAME"]],
+        ).fetchall()
 
 
 @pytest.fixture(autouse=True)
