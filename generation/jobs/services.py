@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import connection
 from django.db.models import F, Prefetch, QuerySet
 from django.db.models.functions import Coalesce
 from rest_framework.exceptions import ValidationError
@@ -28,6 +26,7 @@ from deliveries.services import COMPOSED_PROMPT_TOO_LONG, AdapterLink, delivery_
 from generation.models import GenerationResult
 from loraforge.media import media_path
 from loraforge.models.jobs import ACTIVE_STATUSES, JobStatus
+from loraforge.off_thread import in_own_connection
 
 BASE64_MAX_BYTES = 64 * 1024 * 1024
 BASE64_TOO_LARGE = "Images too large for base64; returned URLs"
@@ -203,14 +202,6 @@ def generation_result_payload(job: DeliveryJob, *, return_format: str = "url") -
 # --- the wait of an immediate generation ---------------------------------------------------------------
 
 
-def _in_own_connection(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run in a pool thread: its database connection is closed again, so no pool thread keeps one open."""
-    try:
-        return function(*args, **kwargs)
-    finally:
-        connection.close()
-
-
 async def generation_job_wait(job: DeliveryJob, *, timeout: float, interval: float = POLL_INTERVAL) -> DeliveryJob:
     """Poll the row until the job is terminal or ``timeout`` seconds passed, without holding a thread: the
     event loop sleeps between reads. A job that vanished (deleted) ends the wait with its last known state."""
@@ -221,7 +212,7 @@ async def generation_job_wait(job: DeliveryJob, *, timeout: float, interval: flo
         if remaining <= 0:
             break
         await asyncio.sleep(min(interval, remaining))
-        fresh = await sync_to_async(_in_own_connection, thread_sensitive=False)(generation_job_by_id, job.pk)
+        fresh = await in_own_connection(generation_job_by_id)(job.pk)
         if fresh is None:
             break
         current = fresh
@@ -229,6 +220,4 @@ async def generation_job_wait(job: DeliveryJob, *, timeout: float, interval: flo
 
 
 async def generation_result_payload_async(job: DeliveryJob, *, return_format: str) -> dict[str, Any]:
-    return await sync_to_async(_in_own_connection, thread_sensitive=False)(
-        generation_result_payload, job, return_format=return_format
-    )
+    return await in_own_connection(generation_result_payload)(job, return_format=return_format)

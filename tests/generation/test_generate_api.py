@@ -17,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 from django.db import connection
@@ -27,6 +27,7 @@ from deliveries.execution import delivery_run
 from deliveries.models import DeliveryJob
 from generation.jobs import services as job_services
 from generation.models import GenerationResult
+from loraforge.off_thread import in_own_connection
 from tests.factories import AdapterFactory
 from tests.generation.factories import GenerationBackendFactory, GenerationJobFactory, GenerationResultFactory
 from tests.generation.test_results_api import field_error, problem
@@ -628,7 +629,7 @@ async def _response(communicator: ApplicationCommunicator, timeout: float = 20) 
 
 async def _eventually(condition, what: str, timeout: float = 20):
     deadline = time.monotonic() + timeout
-    while (value := await sync_to_async(condition, thread_sensitive=False)()) is None:
+    while (value := await in_own_connection(condition)()) is None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
@@ -636,11 +637,8 @@ async def _eventually(condition, what: str, timeout: float = 20):
 
 
 def _first_job_id() -> str | None:
-    try:
-        job = DeliveryJob.objects.first()
-        return None if job is None else str(job.pk)
-    finally:
-        connection.close()
+    job = DeliveryJob.objects.first()
+    return None if job is None else str(job.pk)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,6 +17,7 @@ from asgiref.testing import ApplicationCommunicator
 from loraforge.api_keys import api_key_create
 from loraforge.jobs.background import job_event_data, job_publish, job_start
 from loraforge.models import BackgroundJob
+from loraforge.off_thread import in_own_connection
 from tests.lora_files import write_safetensors
 from tests.processes import ProcessSet, server_env
 
@@ -201,8 +202,8 @@ async def _test_a_job_created_after_the_confirmation_arrives_live_not_as_a_snaps
         release.set()
     events = [await communicator.receive_json_from()]
     assert events[0]["type"] == "subscription_confirmed"
-    job = await sync_to_async(BackgroundJob.objects.create, thread_sensitive=False)(kind="scan", status="pending")
-    await sync_to_async(job_publish, thread_sensitive=False)(job)
+    job = await in_own_connection(BackgroundJob.objects.create)(kind="scan", status="pending")
+    await in_own_connection(job_publish)(job)
     release.set()
     events += await received(communicator)
     assert [(event["type"], event["data"].get("snapshot")) for event in events] == [
@@ -224,7 +225,7 @@ async def _test_an_event_published_during_the_subscription_follows_its_snapshot(
     communicator = await connect(await make_key())
     await communicator.send_json_to({"type": "subscribe", "job_ids": [str(job.pk)]})
     assert await asyncio.to_thread(reading.wait, TIMEOUT)
-    assert await sync_to_async(job_start, thread_sensitive=False)(job)  # published while the read is held
+    assert await in_own_connection(job_start)(job)  # published while the read is held
     release.set()
     events = await received(communicator)
     assert [(event["type"], event["data"].get("status"), event["data"].get("snapshot")) for event in events] == [
