@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,12 @@ def prepare_environment(db: str) -> dict[str, str]:
 # --- seeding ---------------------------------------------------------------------------------------------------------
 
 
-def job_rows(count: int, now: datetime, rng: random.Random, adapters: list[tuple[Any, str, str]]) -> tuple[list, list]:
+def job_rows(
+    count: int, now: datetime, rng: random.Random, adapters: list[tuple[Any, str, str]],
+    draw: Callable[[int], list[tuple[Any, str, str]]] | None = None,
+) -> tuple[list, list]:  # fmt: skip
+    """``count`` generation jobs of the last 30 days and their 2-4 adapter links each; ``draw(k)`` picks a job's
+    ``k`` distinct adapters (uniformly from ``adapters`` when not given)."""
     jobs, links = [], []
     span = 30 * 86400
     for _ in range(count):
@@ -102,7 +108,8 @@ def job_rows(count: int, now: datetime, rng: random.Random, adapters: list[tuple
         status = "failed" if failed else "succeeded"
         jobs.append((job_id, status, 1.0, "", "{}", created, started, finished, "generation", "sdnext", "a prompt",
                      error, code, "sdnext", 1, "generate", finished))  # fmt: skip
-        for position, (adapter_id, name, sdnext) in enumerate(rng.sample(adapters, rng.randint(2, 4))):
+        k = rng.randint(2, 4)
+        for position, (adapter_id, name, sdnext) in enumerate(draw(k) if draw else rng.sample(adapters, k)):
             links.append((job_id, adapter_id, name, sdnext, 1.0, position))
     return jobs, links
 

@@ -8,6 +8,11 @@ batches of 32; lexical index build time and memory; the web process's RSS before
 Adapters are bulk-inserted (``bench.seed``). Vectors: every adapter is embedded for real unless
 ``--embed-sample N`` is given; then N adapters are embedded (the throughput figure) and the rest get random unit
 vectors stored with their current text hash, which costs a request exactly what real vectors cost.
+
+``--jobs N`` adds a generation history: N jobs of the last 30 days (90 % succeeded), each with 2-4 adapters drawn
+by a long-tailed popularity (weight ``1 / rank**0.8``: a few adapters are in thousands of jobs, most in a few), so
+``similar`` and ``works-well-with`` pay their co-usage as a library in use does. The 20 most used adapters are then
+asked as targets too (``similar_popular_*``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ TRIGGER_PATH = "/api/v1/recommendations/by-trigger?trigger_query="
 PROMPT = "portrait of a knight in glowing armor at sunset, cinematic lighting, detailed"
 
 
-def seed(env: dict[str, str], count: int, embed_sample: int | None, *, fresh: bool = True) -> dict[str, Any]:
+def seed(
+    env: dict[str, str], count: int, embed_sample: int | None, *, jobs: int = 0, fresh: bool = True
+) -> dict[str, Any]:
     os.environ.update(env)
     import django
 
@@ -58,6 +65,8 @@ def seed(env: dict[str, str], count: int, embed_sample: int | None, *, fresh: bo
     ids = [str(pk) for pk in Adapter.objects.order_by("pk").values_list("pk", flat=True)]
     if fresh:
         figures |= embed(ids, embed_sample)
+        if jobs:
+            figures |= seed_jobs(jobs, ids)
     figures |= index_figures()
     rng = np.random.default_rng(3)
     sample = [ids[int(i)] for i in rng.choice(len(ids), size=min(200, len(ids)), replace=False)]
@@ -65,8 +74,67 @@ def seed(env: dict[str, str], count: int, embed_sample: int | None, *, fresh: bo
     from django.db import connection
 
     key = api_key_create(name="bench").plain_key
+    popular = most_used(20)
     connection.close()
-    return figures | {"key": key, "ids": sample, "triggers": [w[0] for w in words if w]}
+    return figures | {"key": key, "ids": sample, "popular": popular, "triggers": [w[0] for w in words if w]}
+
+
+def seed_jobs(count: int, ids: list[str]) -> dict[str, Any]:
+    """``count`` generation jobs with long-tailed adapter popularity, written as ``bench.analytics`` writes them
+    (COPY on PostgreSQL; the rollups rebuilt once and their triggers installed again)."""
+    import random
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from adapters.models import Adapter
+    from analytics import db_triggers
+    from analytics.rollups import rollups_rebuild
+    from bench.analytics import JOB_COLUMNS, LINK_COLUMNS, _insert, job_rows
+
+    adapters = list(Adapter.objects.order_by("pk").values_list("id", "name", "sdnext_name"))
+    rng = random.Random(3)
+    rng.shuffle(adapters)  # popularity does not follow the ids
+    weights = [1 / (rank + 1) ** 0.8 for rank in range(len(adapters))]
+
+    def draw(k: int) -> list[Any]:
+        chosen: list[Any] = []
+        while len(chosen) < k:
+            [pick] = rng.choices(adapters, weights=weights)
+            if pick not in chosen:
+                chosen.append(pick)
+        return chosen
+
+    started = time.perf_counter()
+    db_triggers.uninstall(connection)
+    for offset in range(0, count, 50_000):
+        jobs, links = job_rows(min(50_000, count - offset), timezone.now(), rng, adapters, draw)
+        with transaction.atomic():
+            _insert(connection, db_triggers.JOBS, JOB_COLUMNS, jobs)
+            _insert(connection, db_triggers.LINKS, LINK_COLUMNS, links)
+    rollups_rebuild()
+    db_triggers.install(connection)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    seconds = time.perf_counter() - started
+    print(f"seeded {count} generation jobs in {seconds:.1f} s", flush=True)
+    return {"jobs": count, "jobs_seed_s": seconds}
+
+
+def most_used(limit: int) -> list[str]:
+    """The adapters in the most succeeded generation jobs (none without a history)."""
+    from django.db.models import Count
+
+    from deliveries.models import DeliveryJobAdapter
+
+    rows = (
+        DeliveryJobAdapter.objects.filter(job__kind="generation", job__status="succeeded", adapter__isnull=False)
+        .values("adapter_id")
+        .annotate(jobs=Count("job_id"))
+        .order_by("-jobs")[:limit]
+    )
+    return [str(row["adapter_id"]) for row in rows]
 
 
 def embed(ids: list[str], sample: int | None) -> dict[str, Any]:
@@ -177,12 +245,13 @@ def main() -> None:
     parser.add_argument("--embed-sample", type=int, default=None)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--jobs", type=int, default=0, help="generation jobs to seed (a history for co-usage)")
     parser.add_argument("--reuse", type=Path, default=None, help="the data folder of an earlier run (no seeding)")
     args = parser.parse_args()
     env = prepare_environment(args)
-    figures = seed(env, args.count, args.embed_sample, fresh=args.reuse is None)
+    figures = seed(env, args.count, args.embed_sample, jobs=args.jobs, fresh=args.reuse is None)
     key, port = figures.pop("key"), free_port()
-    ids, triggers = figures.pop("ids"), figures.pop("triggers")
+    ids, triggers, popular = figures.pop("ids"), figures.pop("triggers"), figures.pop("popular")
     server = start_server(env, port)
     try:
         figures["rss_idle_mib"] = rss_mib(server.pid)
@@ -197,11 +266,16 @@ def main() -> None:
         first_asks = [timed(port, key, "GET", f"/api/v1/recommendations/similar/{pk}") for pk in ids[1:]]
         figures["similar_first_ask_median_ms"] = float(np.median(first_asks))
         figures["similar_first_ask_p95_ms"] = float(np.percentile(first_asks, 95))
+        if popular:  # the most used adapters: the most co-usage to count
+            asks = [timed(port, key, "GET", f"/api/v1/recommendations/similar/{pk}") for pk in popular]
+            figures["similar_popular_median_ms"] = float(np.median(asks))
+            figures["similar_popular_max_ms"] = float(np.max(asks))
         scenarios = [
             Scenario("health (baseline)", "GET", ["/api/health"]),
             Scenario("similar, asked again", "GET", [f"/api/v1/recommendations/similar/{pk}" for pk in ids]),
             Scenario("for-prompt", "POST", ["/api/v1/recommendations/for-prompt"], body),
             Scenario("by-trigger", "GET", [f"{TRIGGER_PATH}{t.replace(' ', '+')}" for t in triggers]),
+            Scenario("works-well-with", "GET", [f"/api/v1/recommendations/works-well-with/{pk}" for pk in ids]),
         ]  # fmt: skip
         rows = []
         for scenario in scenarios:

@@ -1,17 +1,24 @@
 """Co-usage (SPEC 6.7.2): ``n_ab / sqrt(n_a*n_b)`` over the succeeded generation jobs of the last 180 days, from
-the jobs' adapter links. One query per target (it runs on every similar and works-well-with request)."""
+the jobs' adapter links. One query per target (it runs on every similar and works-well-with request).
+
+Its cost follows the target's use, not the history's size: the target's jobs and their other adapters are found
+through the links' indexes, and each partner's own count ``n_b`` is summed from the analytics rollups (succeeded
+jobs per adapter and UTC day, kept exact by database triggers) instead of counted from every link. So the window
+starts at the beginning of a UTC day: the jobs created on or after the day 180 days ago (docs/DECISIONS.md).
+"""
 
 from __future__ import annotations
 
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
 from django.utils import timezone
 
 from adapters.models import Adapter
+from analytics.models import AdapterDayRollup
 from deliveries.models import DeliveryJob, DeliveryJobAdapter, DeliveryKind
 from loraforge.models.jobs import JobStatus
 from recommendations.scoring import CO_USAGE_DAYS
@@ -24,31 +31,39 @@ class CoUsage:
 
 
 def _sql() -> str:
-    links, jobs = DeliveryJobAdapter._meta.db_table, DeliveryJob._meta.db_table
+    links, jobs, days = DeliveryJobAdapter._meta.db_table, DeliveryJob._meta.db_table, AdapterDayRollup._meta.db_table
     return f"""
-        WITH links AS (
-            SELECT DISTINCT l.job_id, l.adapter_id FROM {links} l JOIN {jobs} j ON j.id = l.job_id
-            WHERE l.adapter_id IS NOT NULL AND j.kind = %s AND j.status = %s AND j.created_at >= %s
+        WITH target_jobs AS (
+            SELECT DISTINCT l.job_id FROM {links} l JOIN {jobs} j ON j.id = l.job_id
+            WHERE l.adapter_id = %s AND j.kind = %s AND j.status = %s AND j.created_at >= %s
         ),
-        target_jobs AS (SELECT job_id FROM links WHERE adapter_id = %s),
         pairs AS (
-            SELECT adapter_id, COUNT(*) AS n_ab FROM links
-            WHERE job_id IN (SELECT job_id FROM target_jobs) AND adapter_id <> %s GROUP BY adapter_id
+            SELECT l.adapter_id, COUNT(DISTINCT l.job_id) AS n_ab FROM {links} l
+            WHERE l.job_id IN (SELECT job_id FROM target_jobs) AND l.adapter_id <> %s GROUP BY l.adapter_id
         ),
         counts AS (
-            SELECT adapter_id, COUNT(*) AS n FROM links
-            WHERE adapter_id IN (SELECT adapter_id FROM pairs) GROUP BY adapter_id
+            SELECT r.adapter_id, SUM(r.succeeded) AS n FROM {days} r
+            WHERE r.adapter_id IN (SELECT adapter_id FROM pairs) AND r.bucket >= %s GROUP BY r.adapter_id
         )
         SELECT p.adapter_id, p.n_ab, c.n, (SELECT COUNT(*) FROM target_jobs)
         FROM pairs p JOIN counts c ON c.adapter_id = p.adapter_id
     """  # noqa: S608 - table names from the models, values as parameters
 
 
+def window_start(now: datetime) -> date:
+    """The first UTC day of the co-usage window: the day ``CO_USAGE_DAYS`` days before ``now``."""
+    return (now.astimezone(UTC) - timedelta(days=CO_USAGE_DAYS)).date()
+
+
 def co_usage_with(adapter_id: str) -> dict[str, CoUsage]:
     """The adapters used with ``adapter_id`` and their co-usage (only those with a score above 0)."""
     target = Adapter._meta.pk.get_db_prep_value(uuid.UUID(str(adapter_id)), connection)
-    cutoff = timezone.now() - timedelta(days=CO_USAGE_DAYS)
-    params = [DeliveryKind.GENERATION.value, JobStatus.SUCCEEDED.value, cutoff, target, target]
+    first_day = window_start(timezone.now())
+    start = DeliveryJob._meta.get_field("created_at").get_db_prep_value(
+        datetime.combine(first_day, time(0), tzinfo=UTC), connection
+    )
+    day = AdapterDayRollup._meta.get_field("bucket").get_db_prep_value(first_day, connection)
+    params = [target, DeliveryKind.GENERATION.value, JobStatus.SUCCEEDED.value, start, target, day]
     with connection.cursor() as cursor:
         cursor.execute(_sql(), params)
         rows = cursor.fetchall()

@@ -270,8 +270,10 @@ def test_a_missing_lora_folder_warns(api, worker_running, settings, tmp_path):
 
 def test_recommendations_block_reports_without_building_the_index(api, worker_running):
     from recommendations import index
+    from recommendations.encoder import encoder_reset
 
     index.index_reset()
+    encoder_reset()  # an earlier test in this process may have loaded the model: the status must not load it
     block = api.get(URL).json()["recommendations"]
     assert block["tfidf_ready"] is False
     assert index.index_peek() is None
