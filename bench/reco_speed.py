@@ -12,7 +12,8 @@ vectors stored with their current text hash, which costs a request exactly what 
 ``--jobs N`` adds a generation history: N jobs of the last 30 days (90 % succeeded), each with 2-4 adapters drawn
 by a long-tailed popularity (weight ``1 / rank**0.8``: a few adapters are in thousands of jobs, most in a few), so
 ``similar`` and ``works-well-with`` pay their co-usage as a library in use does. The 20 most used adapters are then
-asked as targets too (``similar_popular_*``).
+asked as targets too (``similar_popular_*``), and the 5 most used as for-prompt's active adapters
+(``for_prompt_popular_active_ms``); the ``for-prompt, 5 active`` scenario activates 5 of the sampled adapters.
 """
 
 from __future__ import annotations
@@ -266,16 +267,21 @@ def main() -> None:
         first_asks = [timed(port, key, "GET", f"/api/v1/recommendations/similar/{pk}") for pk in ids[1:]]
         figures["similar_first_ask_median_ms"] = float(np.median(first_asks))
         figures["similar_first_ask_p95_ms"] = float(np.percentile(first_asks, 95))
+        active_body = json.dumps({"prompt": PROMPT, "active_loras": ids[:5]}).encode()
         if popular:  # the most used adapters: the most co-usage to count
             asks = [timed(port, key, "GET", f"/api/v1/recommendations/similar/{pk}") for pk in popular]
             figures["similar_popular_median_ms"] = float(np.median(asks))
             figures["similar_popular_max_ms"] = float(np.max(asks))
+            busy = json.dumps({"prompt": PROMPT, "active_loras": popular[:5]}).encode()
+            asks = [timed(port, key, "POST", "/api/v1/recommendations/for-prompt", busy) for _ in range(20)]
+            figures["for_prompt_popular_active_ms"] = float(np.median(asks))
         scenarios = [
             Scenario("health (baseline)", "GET", ["/api/health"]),
             Scenario("similar, asked again", "GET", [f"/api/v1/recommendations/similar/{pk}" for pk in ids]),
             Scenario("for-prompt", "POST", ["/api/v1/recommendations/for-prompt"], body),
             Scenario("by-trigger", "GET", [f"{TRIGGER_PATH}{t.replace(' ', '+')}" for t in triggers]),
             Scenario("works-well-with", "GET", [f"/api/v1/recommendations/works-well-with/{pk}" for pk in ids]),
+            Scenario("for-prompt, 5 active", "POST", ["/api/v1/recommendations/for-prompt"], active_body),
         ]  # fmt: skip
         rows = []
         for scenario in scenarios:

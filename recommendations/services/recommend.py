@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from adapters.models import Adapter
 from recommendations import engine
-from recommendations.cousage import co_usage_with
+from recommendations.cousage import co_usage_of, co_usage_with
 from recommendations.encoder import device_name, encoder_get, model_name, semantic_available
 from recommendations.index import RecoIndex, index_current, index_is_current
 from recommendations.models import RecommendationSession, SessionKind
@@ -199,8 +199,8 @@ def recommend_for_prompt(
     semantic = _prompt_semantic(index, prompt)
     scores = engine.content_scores(index, lexical, semantic, pair)
     known = [str(a) for a in dict.fromkeys(active_loras or []) if str(a) in index.catalogue.position]
-    for active in known:
-        engine.co_usage_array(index, co_usage_with(active), scores, share=1 / len(known))
+    for co_usage in co_usage_of(known).values():
+        engine.co_usage_array(index, co_usage, scores, share=1 / len(known))
     context_key = prompt_context_key(prompt)
     mask = engine.candidate_mask(
         index, exclude=engine.excluded_for_context(context_key) | set(known), active_only=active_only

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
-from recommendations.cousage import co_usage_with, window_start
+from recommendations.cousage import co_usage_of, co_usage_with, window_start
 from recommendations.scoring import CO_USAGE_DAYS
 from tests.factories import AdapterFactory, link_adapters
 
@@ -101,9 +101,13 @@ def test_random_histories_match_a_count_of_the_jobs(seed: int):
             moved = start - timedelta(days=2) if change == "older" else start + timedelta(days=2)
             DeliveryJob.objects.filter(pk=row.pk).update(created_at=moved)
     adapters[-1].delete()  # its links stay, without an adapter
+    together = co_usage_of([str(adapter.pk) for adapter in adapters[:-1]])  # for-prompt's active adapters
     for adapter in adapters[:-1]:
         expected = counted(str(adapter.pk))
         result = answered(str(adapter.pk))
         assert result.keys() == expected.keys()
         for other, (score, both) in expected.items():
             assert result[other] == (pytest.approx(score), both)
+        batched = {other: (usage.score, usage.jobs) for other, usage in together.get(str(adapter.pk), {}).items()}
+        assert batched == result
+    assert any(together.values())  # the history is not empty
