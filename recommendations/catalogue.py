@@ -41,6 +41,7 @@ class Catalogue:
     recency: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _family_masks: dict[tuple[str, tuple[str, ...]], np.ndarray] = field(default_factory=dict, repr=False)
     _family_runs: dict[tuple[str, tuple[str, ...]], Runs] = field(default_factory=dict, repr=False)
+    preference_rows: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)  # engine's memo
     name_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # position by lower-case name
     signatures: list[int] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list, repr=False)

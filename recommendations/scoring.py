@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PREFERENCE_BOOST_MAX = 0.2
 PREFERENCE_BOOST_STEP = 0.1
@@ -58,5 +61,12 @@ def feedback_adjustment(counts: Mapping[str, int]) -> float:
     return clamp(total, FEEDBACK_MIN, FEEDBACK_MAX)
 
 
-def preference_boost(confidences: Iterable[float]) -> float:
-    return min(PREFERENCE_BOOST_MAX, sum(PREFERENCE_BOOST_STEP * confidence for confidence in confidences))
+def preference_boosts(size: int, matched: Iterable[tuple[Any, float]]) -> np.ndarray:
+    """Every row's ``min(0.2, sum of 0.1·confidence)`` over the preferences it matches. ``matched`` holds each
+    preference's rows (distinct row numbers, a sequence or an array) and confidence."""
+    import numpy as np
+
+    total = np.zeros(size)
+    for rows, confidence in matched:
+        total[rows] += PREFERENCE_BOOST_STEP * confidence
+    return np.minimum(total, PREFERENCE_BOOST_MAX)

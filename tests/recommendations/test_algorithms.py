@@ -403,10 +403,34 @@ def test_a_matching_preference_boosts_and_explains(api, kind, value, fields):
     assert f"Matches your preference: {kind} {value.lower()}" in found["explanation"].split(" | ")
 
 
+def test_a_preference_follows_the_adapters_it_matches_after_a_write(api):
+    target = adapter("Crimson Dragon Knight")
+    first = adapter("Crimson Dragon Rider", tags=["anime"])
+    second = adapter("Crimson Dragon Egg", tags=["ink"])
+    preference = {"preference_type": "tag", "preference_value": "anime", "confidence": 1.0}
+    api.post(f"{BASE}/preferences", data=json.dumps(preference), content_type="application/json")
+    before = similar(api, target)
+    assert (item_of(before, first)["preference_boost"], item_of(before, second)["preference_boost"]) == (0.1, 0.0)
+    response = api.patch(
+        f"/api/v1/adapters/{second.pk}", data=json.dumps({"tags": ["anime"]}), content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    response = api.patch(
+        f"/api/v1/adapters/{first.pk}", data=json.dumps({"tags": ["ink"]}), content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    after = similar(api, target)
+    assert (item_of(after, first)["preference_boost"], item_of(after, second)["preference_boost"]) == (0.0, 0.1)
+
+
 def test_preference_boost_is_capped_at_0_2(api):
     target = adapter("Crimson Dragon Knight")
     matching = adapter("Crimson Dragon Rider", tags=["anime", "ink", "neon"])
     for tag in ("anime", "ink", "neon"):
         preference = {"preference_type": "tag", "preference_value": tag, "confidence": 1.0}
         api.post(f"{BASE}/preferences", data=json.dumps(preference), content_type="application/json")
-    assert item_of(similar(api, target), matching)["preference_boost"] == 0.2
+    found = item_of(similar(api, target), matching)
+    assert found["preference_boost"] == 0.2
+    assert [part for part in found["explanation"].split(" | ") if part.startswith("Matches your preference")] == [
+        f"Matches your preference: tag {tag}" for tag in ("anime", "ink", "neon")
+    ]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from recommendations.scoring import (
     feedback_adjustment,
     popularity_score,
-    preference_boost,
+    preference_boosts,
     quality_score,
     recency_score,
 )
@@ -86,11 +86,12 @@ def test_feedback_adjustment_is_clamped_below_at_minus_0_5():
 
 
 def test_preference_boost_is_a_tenth_of_the_confidences():
-    assert preference_boost([0.9, 0.5]) == pytest.approx(0.14)
+    boosts = preference_boosts(4, [([0, 2], 0.9), ([2, 3], 0.5)])
+    assert boosts.tolist() == pytest.approx([0.09, 0.0, 0.14, 0.05])
 
 
 def test_preference_boost_is_capped_at_0_2():
-    assert preference_boost([1.0, 1.0, 1.0]) == 0.2
+    assert preference_boosts(2, [([1], 1.0), ([1], 1.0), ([0, 1], 1.0)]).tolist() == pytest.approx([0.1, 0.2])
 
 
 # --- weights, through the API ----------------------------------------------------------------------------
