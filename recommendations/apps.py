@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 class RecommendationsConfig(AppConfig):
@@ -10,6 +11,12 @@ class RecommendationsConfig(AppConfig):
         from loraforge.db_triggers import install_after_migrate
         from recommendations.db_triggers import install
         from recommendations.receivers import adapters_written
+        from recommendations.usage_triggers import install as install_usage
 
         adapters_imported.connect(adapters_written, dispatch_uid="recommendations.adapters_written")
-        install_after_migrate(self, install)
+
+        def install_all(connection: BaseDatabaseWrapper) -> None:
+            install(connection)
+            install_usage(connection)
+
+        install_after_migrate(self, install_all)

@@ -1,58 +1,39 @@
 """Co-usage (SPEC 6.7.2): ``n_ab / sqrt(n_a*n_b)`` over the succeeded generation jobs of the last 180 days, from
-the jobs' adapter links. One query per request: the target of similar and works-well-with, or for-prompt's active
-adapters together.
+the jobs' adapter links: for the target of similar and works-well-with, or for-prompt's active adapters together.
 
-Its cost follows the target's use, not the history's size: the target's jobs and their other adapters are found
-through the links' indexes, and each partner's own count ``n_b`` is summed from the analytics rollups (succeeded
-jobs per adapter and UTC day, kept exact by database triggers) instead of counted from every link. So the window
-starts at the beginning of a UTC day: the jobs created on or after the day 180 days ago (docs/DECISIONS.md).
+Answered from the history kept in memory when it is current (``usage_history.py``), else by one query
+(``cousage_query.py``). The window starts at the beginning of a UTC day, the jobs created on or after the day 180
+days ago, so that per-day counts can be summed (docs/DECISIONS.md).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
+import time as time_module
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection
 from django.utils import timezone
 
-from adapters.models import Adapter
-from analytics.models import AdapterDayRollup
-from deliveries.models import DeliveryJob, DeliveryJobAdapter, DeliveryKind
-from loraforge.models.jobs import JobStatus
+from recommendations.cousage_query import Row
+from recommendations.cousage_query import co_usage_rows as _query
 from recommendations.scoring import CO_USAGE_DAYS
+from recommendations.usage_history import UsageHistory, history_load, usage_version
+
+__all__ = ["CoUsage", "co_usage_of", "co_usage_with", "history_current", "history_reset", "usage_version"]
+
+logger = logging.getLogger("loraforge.recommendations")
 
 
-@dataclass(frozen=True)
-class CoUsage:
+class CoUsage(NamedTuple):  # a tuple: a popular target has thousands of partners, made on every request
     score: float
     jobs: int  # n_ab: succeeded jobs that used both
-
-
-def _sql(targets: int) -> str:
-    links, jobs, days = DeliveryJobAdapter._meta.db_table, DeliveryJob._meta.db_table, AdapterDayRollup._meta.db_table
-    marks = ", ".join(["%s"] * targets)
-    return f"""
-        WITH target_jobs AS (
-            SELECT DISTINCT l.adapter_id AS target, l.job_id FROM {links} l JOIN {jobs} j ON j.id = l.job_id
-            WHERE l.adapter_id IN ({marks}) AND j.kind = %s AND j.status = %s AND j.created_at >= %s
-        ),
-        pairs AS (
-            SELECT t.target, l.adapter_id, COUNT(DISTINCT l.job_id) AS n_ab
-            FROM target_jobs t JOIN {links} l ON l.job_id = t.job_id
-            WHERE l.adapter_id <> t.target GROUP BY t.target, l.adapter_id
-        ),
-        target_counts AS (SELECT target, COUNT(*) AS n FROM target_jobs GROUP BY target),
-        counts AS (
-            SELECT r.adapter_id, SUM(r.succeeded) AS n FROM {days} r
-            WHERE r.adapter_id IN (SELECT adapter_id FROM pairs) AND r.bucket >= %s GROUP BY r.adapter_id
-        )
-        SELECT p.target, p.adapter_id, p.n_ab, c.n, a.n
-        FROM pairs p JOIN counts c ON c.adapter_id = p.adapter_id JOIN target_counts a ON a.target = p.target
-    """  # noqa: S608 - table names from the models, values as parameters
 
 
 def window_start(now: datetime) -> date:
@@ -66,28 +47,93 @@ def co_usage_with(adapter_id: str) -> dict[str, CoUsage]:
 
 
 def co_usage_of(adapter_ids: Sequence[str]) -> dict[str, dict[str, CoUsage]]:
-    """``co_usage_with`` of several adapters in one query (for-prompt's active adapters): each partner's own count
-    is read once, whichever targets share it. Keys are canonical UUID strings; an adapter without co-usage is
-    absent."""
-    targets = list(dict.fromkeys(uuid.UUID(str(adapter_id)) for adapter_id in adapter_ids))
+    """``co_usage_with`` of several adapters at once (for-prompt's active adapters). Keys are canonical UUID
+    strings; an adapter without co-usage is absent.
+
+    From the history kept in memory when it is current (its key is the version the triggers keep and the window's
+    first day); otherwise from one query, and a load of the history starts in the background when that query was
+    slow (a history large enough to be worth keeping) or a history was kept before (so it stays current)."""
+    targets = [str(target) for target in dict.fromkeys(uuid.UUID(str(adapter_id)) for adapter_id in adapter_ids)]
     if not targets:
         return {}
-    key = Adapter._meta.pk
     first_day = window_start(timezone.now())
-    start = DeliveryJob._meta.get_field("created_at").get_db_prep_value(
-        datetime.combine(first_day, time(0), tzinfo=UTC), connection
-    )
-    day = AdapterDayRollup._meta.get_field("bucket").get_db_prep_value(first_day, connection)
-    params = [
-        *(key.get_db_prep_value(target, connection) for target in targets),
-        DeliveryKind.GENERATION.value, JobStatus.SUCCEEDED.value, start, day,
-    ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(len(targets)), params)
-        rows = cursor.fetchall()
+    history = _state.history
+    if history is not None and history.key == (usage_version(), first_day):
+        return {target: found for target in targets if (found := _from_history(history, target))}
+    started = time_module.perf_counter()
+    rows = _query(targets, first_day)
+    if history is not None or time_module.perf_counter() - started >= KEEP_AFTER_SECONDS:
+        _load_in_background(first_day)
+    return _scored(rows)
+
+
+def _from_history(history: UsageHistory, target: str) -> dict[str, CoUsage]:
+    import numpy as np
+
+    partners, together, n_a = history.partners_of(target)
+    scores = together / np.sqrt(n_a * history.counts[partners])  # n_ab / sqrt(n_a * n_b), as ``_scored``
+    ids = history.ids
+    return {
+        ids[partner]: CoUsage(score, jobs)
+        for partner, score, jobs in zip(partners.tolist(), scores.tolist(), together.tolist(), strict=True)
+    }
+
+
+def _scored(rows: Iterable[Row]) -> dict[str, dict[str, CoUsage]]:
     result: dict[str, dict[str, CoUsage]] = {}
     for target, other, n_ab, n_b, n_a in rows:
         if n_a and n_b and n_ab:
             usage = CoUsage(score=n_ab / math.sqrt(n_a * n_b), jobs=int(n_ab))
             result.setdefault(str(uuid.UUID(str(target))), {})[str(uuid.UUID(str(other)))] = usage
     return result
+
+
+# --- the history kept in memory (``usage_history.py``) ------------------------------------------------------------
+
+KEEP_AFTER_SECONDS = 0.02  # a co-usage query this slow means a history worth keeping in memory
+RELOAD_MIN_SECONDS = 30.0  # a history is loaded again at most this often (meanwhile a stale one is not used)
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    history: UsageHistory | None = None
+    loading: bool = False
+    load_started: float = -math.inf  # time.monotonic() of the last load's start
+
+
+_state = _State()
+
+
+def history_current(first_day: date | None = None) -> UsageHistory | None:
+    """Load the history now (tests, and the background load) and keep it."""
+    history = history_load(first_day or window_start(timezone.now()))
+    _state.history = history
+    return history
+
+
+def history_reset() -> None:
+    """Forget the history and when it was loaded (tests)."""
+    _state.history = None
+    _state.load_started = -math.inf
+
+
+def _load_in_background(first_day: date) -> None:
+    """One load at a time, and none sooner than ``RELOAD_MIN_SECONDS`` after the last one started: while jobs keep
+    succeeding, a load per job (0.9 s at 100,000 jobs) would cost more than the queries it saves."""
+    with _state.lock:
+        now = time_module.monotonic()
+        if _state.loading or now - _state.load_started < RELOAD_MIN_SECONDS:
+            return
+        _state.loading, _state.load_started = True, now
+    threading.Thread(target=_load, args=(first_day,), name="co-usage-history", daemon=True).start()
+
+
+def _load(first_day: date) -> None:
+    try:
+        history_current(first_day)
+    except Exception:
+        logger.exception("Loading the co-usage history failed")
+    finally:
+        _state.loading = False
+        connection.close()  # this thread's own database connection

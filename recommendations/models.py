@@ -48,6 +48,19 @@ class EmbeddingState(models.Model):
         return f"embeddings version {self.version}"
 
 
+class UsageState(models.Model):
+    """One row whose ``version`` database triggers bump whenever the co-usage history changes: a succeeded
+    generation job written, deleted, or changing status, kind or creation time, and any adapter link of such a job
+    (``recommendations/usage_triggers.py``). A process that keeps co-usage in memory reads it to know whether what it
+    keeps is current."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"usage version {self.version}"
+
+
 class SessionKind(models.TextChoices):
     SIMILAR = "similar"
     FOR_PROMPT = "for_prompt"

@@ -90,6 +90,18 @@ def _fresh_response_caches() -> None:
             cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _co_usage_history_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test keeps the co-usage history in memory unless it asks to (``tests/recommendations/test_cousage.py``):
+    otherwise a slow query on a busy machine would start a background load in whichever test ran it."""
+    from recommendations import cousage
+
+    monkeypatch.setattr(cousage, "KEEP_AFTER_SECONDS", float("inf"))
+    cousage.history_reset()
+    yield
+    cousage.history_reset()
+
+
 REDIS_HOST = "redis://127.0.0.1:6379"
 CLAIM_KEY = "loraforge-tests:claimed-by"
 

@@ -17,6 +17,7 @@ from backups.archive.format import BACKENDS, ArchiveError, image_member
 from backups.archive.records import BACKEND_PRIVATE, row_record
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
 from generation.models import GenerationBackend, GenerationResult
+from recommendations.cousage import usage_version
 from recommendations.models import AdapterEmbedding, RecommendationFeedback, RecommendationSession, UserPreference
 from tests.analytics.report_jobs import NOW, make_job, rollup_rows
 from tests.backups.apply_archives import adapter_members, apply, dump, folders, merged
@@ -101,6 +102,7 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
     DeliveryJob.objects.all().delete()
     archived.delete()
     rollups_rebuild()
+    version = usage_version()
 
     report = apply(tmp_path, members)
 
@@ -116,8 +118,11 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
     assert incremental["adapter_days"][0][1:] == (adapter.pk, 1, 1, 0)
     assert suspensions == ([True] if bulk else [])
     assert job_table_indexes() == indexes_before  # a bulk load on SQLite drops the plain indexes and makes them again
+    restored = usage_version()
+    assert restored != version  # the co-usage history changed: a process keeping it in memory loads it again
     make_job(NOW, "succeeded", seconds=2, adapters=[adapter])  # the triggers are on after the import
     assert rollup_rows()["adapter_days"][0][1:] == (adapter.pk, 2, 2, 0)
+    assert usage_version() != restored
 
 
 def test_jobs_present_are_kept_by_merge_and_overwritten_by_replace(folders, tmp_path):

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import math
 import random
+import time as time_module
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
+from analytics.models import AdapterDayRollup
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
-from recommendations.cousage import co_usage_of, co_usage_with, window_start
+from recommendations import cousage, cousage_query
+from recommendations.cousage import co_usage_of, co_usage_with, history_current, usage_version, window_start
+from recommendations.models import UsageState
 from recommendations.scoring import CO_USAGE_DAYS
 from tests.factories import AdapterFactory, link_adapters
 
@@ -74,8 +78,9 @@ def test_jobs_on_the_first_day_count_and_the_day_before_does_not():
     assert result[str(inside.pk)].score == pytest.approx(1 / math.sqrt(1 * 2))
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_random_histories_match_a_count_of_the_jobs(seed: int):
+def random_history(seed: int) -> list[Any]:
+    """Seven adapters (the last one deleted afterwards) in 40 jobs of every kind, status and age around the
+    window's first day, some linking an adapter twice, five changed afterwards."""
     rng = random.Random(seed)
     adapters: list[Any] = [AdapterFactory() for _ in range(7)]
     start = first_instant()
@@ -101,8 +106,11 @@ def test_random_histories_match_a_count_of_the_jobs(seed: int):
             moved = start - timedelta(days=2) if change == "older" else start + timedelta(days=2)
             DeliveryJob.objects.filter(pk=row.pk).update(created_at=moved)
     adapters[-1].delete()  # its links stay, without an adapter
-    together = co_usage_of([str(adapter.pk) for adapter in adapters[:-1]])  # for-prompt's active adapters
-    for adapter in adapters[:-1]:
+    return adapters[:-1]
+
+
+def assert_counted(together: dict[str, dict[str, Any]], adapters: list[Any]) -> None:
+    for adapter in adapters:
         expected = counted(str(adapter.pk))
         result = answered(str(adapter.pk))
         assert result.keys() == expected.keys()
@@ -111,3 +119,92 @@ def test_random_histories_match_a_count_of_the_jobs(seed: int):
         batched = {other: (usage.score, usage.jobs) for other, usage in together.get(str(adapter.pk), {}).items()}
         assert batched == result
     assert any(together.values())  # the history is not empty
+
+
+def test_analytics_registers_its_day_rollups_for_the_partners_counts():
+    registered = cousage_query.day_counts_registered()
+    assert registered is not None
+    assert registered.table == AdapterDayRollup._meta.db_table
+
+
+@pytest.mark.parametrize("day_counts", ["registered", "links"])
+@pytest.mark.parametrize("seed", range(6))
+def test_random_histories_match_a_count_of_the_jobs(seed: int, day_counts: str, monkeypatch):
+    if day_counts == "links":  # no app registered per-day counts: n_b is counted from the links
+        monkeypatch.setattr(cousage_query, "_day_counts", None)
+    adapters = random_history(seed)
+    together = co_usage_of([str(adapter.pk) for adapter in adapters])  # for-prompt's active adapters
+    assert cousage._state.history is None  # answered by the query
+    assert_counted(together, adapters)
+
+
+# --- the history kept in memory ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_history_in_memory_answers_as_a_count_of_the_jobs(seed: int, monkeypatch):
+    adapters = random_history(seed)
+    history = history_current()
+    assert history is not None
+    assert history.key == (usage_version(), window_start(timezone.now()))
+
+    def no_query(*args: Any) -> None:
+        raise AssertionError("a current history answers without a query")
+
+    monkeypatch.setattr(cousage, "_query", no_query)
+    together = co_usage_of([str(adapter.pk) for adapter in adapters])
+    assert_counted(together, adapters)
+
+
+def wait_for_history(key: tuple[Any, ...]) -> None:
+    deadline = time_module.monotonic() + 10
+    while cousage._state.loading or cousage._state.history is None or cousage._state.history.key != key:
+        assert time_module.monotonic() < deadline, "the history was not loaded again"
+        time_module.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_makes_the_history_stale_and_it_is_loaded_again_in_the_background():
+    target, partner, newcomer = AdapterFactory(), AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    history_current()
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk)}
+    kept = cousage._state.history
+    job([target, newcomer])  # the version changes: the kept history is stale
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk), str(newcomer.pk)}  # from the query, at once
+    wait_for_history((usage_version(), window_start(timezone.now())))
+    assert cousage._state.history is not kept
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk), str(newcomer.pk)}  # from memory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_history_is_loaded_again_at_most_every_reload_interval(monkeypatch):
+    target, partner, later, last = AdapterFactory(), AdapterFactory(), AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    co_usage_with(str(target.pk))
+    history_current()
+    job([target, later])
+    co_usage_with(str(target.pk))  # stale: a load starts
+    wait_for_history((usage_version(), window_start(timezone.now())))
+    loaded = cousage._state.history
+    job([target, last])
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk), str(later.pk), str(last.pk)}  # the query
+    assert not cousage._state.loading  # within the interval: no second load
+    assert cousage._state.history is loaded
+    monkeypatch.setattr(cousage, "RELOAD_MIN_SECONDS", 0.0)
+    co_usage_with(str(target.pk))
+    wait_for_history((usage_version(), window_start(timezone.now())))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_query_starts_keeping_the_history(monkeypatch):
+    target, partner = AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    monkeypatch.setattr(cousage, "KEEP_AFTER_SECONDS", 0.0)  # every query counts as slow
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk)}
+    wait_for_history((usage_version(), window_start(timezone.now())))
+
+
+def test_no_history_is_kept_without_a_version():
+    UsageState.objects.all().delete()  # as ``flush`` leaves it: no trigger can be trusted
+    assert history_current() is None

@@ -24,6 +24,7 @@ from generation.models import GenerationBackend, GenerationResult
 from loraforge.media import media_path
 from recommendations.encoder import model_name
 from recommendations.models import AdapterEmbedding, RecommendationFeedback, RecommendationSession, UserPreference
+from recommendations.usage_triggers import usage_suspended
 
 PART = {part.key: part for part in PARTS}
 
@@ -184,6 +185,7 @@ def _jobs_write(context: ApplyContext, links: Links, bulk: ExitStack) -> None:
     for batch, present in _by_id(context, PART["generation_jobs"], DeliveryJob):
         if not suspended and _bulk_load(context, inserted=inserted, existing=existing):
             bulk.enter_context(rollups_suspended())
+            bulk.enter_context(usage_suspended())  # the co-usage version: bumped once
             bulk.enter_context(indexes_suspended(DeliveryJob, DeliveryJobAdapter))  # recreated before the rebuild
             suspended = True
         jobs: list[dict[str, Any]] = []
