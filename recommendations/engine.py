@@ -125,8 +125,10 @@ def adjustments_load(index: RecoIndex) -> Adjustments:
             counts.setdefault(row, {})[kind] = count
     for row, by_kind in counts.items():
         feedback[row] = feedback_adjustment(by_kind)
-    preferences = [(kind, value, confidence, _preference_rows(index, kind, value)) for kind, value, confidence in
-                   _PREFERENCES.rows()]  # fmt: skip
+    preferences = [
+        (kind, value, confidence, _preference_rows(index, kind, value))
+        for kind, value, confidence in _PREFERENCES.rows()
+    ]
     preference = preference_boosts(size, [(rows, confidence) for _, _, confidence, rows in preferences])
     matched = [(kind, value, rows) for kind, value, _, rows in preferences if len(rows)]
     return Adjustments(preference=preference, feedback=feedback, preference_rows=matched)
@@ -134,7 +136,7 @@ def adjustments_load(index: RecoIndex) -> Adjustments:
 
 def _preference_rows(index: RecoIndex, kind: str, value: str) -> np.ndarray:
     """The rows a preference matches, worked out once per snapshot (a snapshot never changes: a write makes a new
-    one): matching walks every row in Python, 1-2 ms per preference at 10,000 adapters, on every request."""
+    one): matching walks every row in Python, a few ms per preference at 10,000 adapters, on every request."""
     memo = index.catalogue.preference_rows
     rows = memo.get((kind, value))
     if rows is None:

@@ -1,10 +1,10 @@
 """The co-usage history kept in memory: every succeeded generation job of the window and its adapters, as a sparse
 job x adapter matrix, read in one query and keyed by ``UsageState.version`` and the window's first day.
 
-A target's co-usage then costs a slice of the matrix (its jobs' rows) instead of a query over the links: for an
-adapter in thousands of jobs, 0.3 ms against 40-80 ms. ``cousage.py`` decides when to use it; this module only
-loads and answers. Exact by construction: the key is read before the links, in the same connection, so a history
-never claims a version newer than what it read (a write in between makes the next request load again).
+A target's co-usage then costs a slice of the matrix (its jobs' rows) instead of a query over the links: for the
+20 most used adapters of 100,000 jobs, about 2 ms against 30-70 ms. ``cousage.py`` decides when to use it; this
+module only loads and answers. Exact by construction: the version is read before the links, so a history never
+claims a version newer than what it read (a write in between makes the next request load again).
 """
 
 from __future__ import annotations
