@@ -146,8 +146,9 @@ def test_similar_answers_as_it_would_over_every_row(monkeypatch, diversify):
 @pytest.mark.django_db
 def test_equal_names_and_scores_are_ordered_by_id_whatever_the_rows_order():
     """Rows are grouped by family, so the row order no longer follows ids: a tie of score and name goes to the id."""
-    text = {"description": "A watercolor harbour at dawn.", "tags": ["watercolor"]}
-    target = AdapterFactory(name="Target", base_family="unknown", **text)
+    # The same document for both twins: the factory's numbered SDNext names would make their scores differ.
+    text = {"description": "A watercolor harbour at dawn.", "tags": ["watercolor"], "sdnext_name": "twin"}
+    target = AdapterFactory(name="Target", base_family="unknown", **{**text, "sdnext_name": "target"})
     later = AdapterFactory(id="ffffffff-ffff-4fff-bfff-ffffffffffff", name="Twin", base_family="flux1", **text)
     earlier = AdapterFactory(id="00000000-0000-4000-8000-000000000001", name="twin", base_family="sdxl", **text)
     index = index_current(semantic=False)
