@@ -58,8 +58,9 @@ def answered(adapter_id: str) -> dict[str, tuple[float, int]]:
 
 
 def test_the_window_starts_on_the_utc_day_180_days_ago():
-    now = datetime(2026, 12, 7, 5, 30, tzinfo=UTC)
-    assert window_start(now) == (now - timedelta(days=CO_USAGE_DAYS)).date()
+    assert CO_USAGE_DAYS == 180
+    assert window_start(datetime(2026, 12, 7, 5, 30, tzinfo=UTC)).isoformat() == "2026-06-10"
+    assert window_start(datetime(2026, 12, 7, 23, 59, tzinfo=UTC)).isoformat() == "2026-06-10"
     assert window_start(datetime(2026, 12, 7, 1, 0, tzinfo=timezone.get_fixed_timezone(180))).isoformat() == (
         "2026-06-09"  # 22:00 UTC the day before
     )
