@@ -14,6 +14,7 @@ by a long-tailed popularity (weight ``1 / rank**0.8``: a few adapters are in tho
 ``similar`` and ``works-well-with`` pay their co-usage as a library in use does. The 20 most used adapters are then
 asked as targets too (``similar_popular_*``), and the 5 most used as for-prompt's active adapters
 (``for_prompt_popular_active_ms``); the ``for-prompt, 5 active`` scenario activates 5 of the sampled adapters.
+Last, ``similar_while_generating_*`` asks them again while jobs keep succeeding (one before each ask).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def seed_jobs(count: int, ids: list[str]) -> dict[str, Any]:
     from analytics import db_triggers
     from analytics.rollups import rollups_rebuild
     from bench.analytics import JOB_COLUMNS, LINK_COLUMNS, _insert, job_rows
+    from recommendations.usage_triggers import usage_suspended
 
     adapters = list(Adapter.objects.order_by("pk").values_list("id", "name", "sdnext_name"))
     rng = random.Random(3)
@@ -110,7 +112,7 @@ def seed_jobs(count: int, ids: list[str]) -> dict[str, Any]:
     db_triggers.uninstall(connection)
     for offset in range(0, count, 50_000):
         jobs, links = job_rows(min(50_000, count - offset), timezone.now(), rng, adapters, draw)
-        with transaction.atomic():
+        with transaction.atomic(), usage_suspended():  # as a restore: no job logged, the version bumped once
             _insert(connection, db_triggers.JOBS, JOB_COLUMNS, jobs)
             _insert(connection, db_triggers.LINKS, LINK_COLUMNS, links)
     rollups_rebuild()
@@ -239,6 +241,36 @@ def after_writes(port: int, key: str, ids: list[str]) -> dict[str, float]:
     return figures
 
 
+def while_generating(port: int, key: str, popular: list[str], asks: int = 40) -> dict[str, float]:
+    """``similar`` of the most used adapters while jobs keep succeeding: before each ask, one job with three of them
+    succeeds as a worker writes it (created running with its links, then marked succeeded), so every ask finds the
+    co-usage history changed. Also what that write costs (the triggers' part of it included)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from adapters.models import Adapter
+    from bench.seed import running_job
+    from deliveries.models import DeliveryJob
+
+    adapters = {str(row.pk): row for row in Adapter.objects.filter(pk__in=popular)}
+    timed(port, key, "GET", f"/api/v1/recommendations/similar/{popular[0]}")
+    time.sleep(5)  # a history load the asks before started has finished
+    writes, samples = [], []
+    for n in range(asks):
+        chosen = [adapters[popular[(n + step) % len(popular)]] for step in (0, 1, 7)]
+        started = time.perf_counter()
+        job = running_job(chosen)
+        DeliveryJob.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0, finished_at=timezone.now())
+        writes.append((time.perf_counter() - started) * 1000)
+        samples.append(timed(port, key, "GET", f"/api/v1/recommendations/similar/{chosen[0].pk}"))
+    connection.close()
+    return {
+        "similar_while_generating_median_ms": float(np.median(samples)),
+        "similar_while_generating_p95_ms": float(np.percentile(samples, 95)),
+        "job_write_median_ms": float(np.median(writes)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -289,6 +321,8 @@ def main() -> None:
             rows.append(row)
         figures["rss_after_mib"] = rss_mib(server.pid)
         figures |= after_writes(port, key, ids)
+        if popular:
+            figures |= while_generating(port, key, popular)
     finally:
         server.terminate()
         server.wait(timeout=30)

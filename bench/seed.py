@@ -124,3 +124,18 @@ def _flush(rows: list, start: datetime, index: int) -> None:
         row.updated_at = row.created_at
     Adapter.objects.bulk_create(rows)
     rows.clear()
+
+
+def running_job(adapters: list[Any]) -> Any:
+    """A generation job created running with its links to ``adapters``, as a worker writes one before it succeeds."""
+    from deliveries.models import DeliveryJob, DeliveryJobAdapter
+
+    job = DeliveryJob.objects.create(kind="generation", mode="sdnext", prompt="bench", status="running")
+    DeliveryJobAdapter.objects.bulk_create(
+        DeliveryJobAdapter(
+            job=job, adapter=adapter, adapter_name=adapter.name, sdnext_name=adapter.sdnext_name, weight=1.0,
+            position=position,
+        )
+        for position, adapter in enumerate(adapters)
+    )  # fmt: skip
+    return job

@@ -57,6 +57,13 @@ beat_schedule["prune-resource-samples"] = {
     "schedule": RESOURCE_PRUNE_PERIOD,
     "options": {"queue": "default", "expires": RESOURCE_PRUNE_PERIOD * 0.9},
 }
+# The co-usage log of changed jobs keeps its newest rows (recommendations/services/usage_changes.py).
+USAGE_CHANGES_PRUNE_PERIOD = 600.0
+beat_schedule["prune-usage-changes"] = {
+    "task": "recommendations.prune_usage_changes",
+    "schedule": USAGE_CHANGES_PRUNE_PERIOD,
+    "options": {"queue": "default", "expires": USAGE_CHANGES_PRUNE_PERIOD * 0.9},
+}
 # Scheduled metadata_only backups every LORAFORGE_BACKUP_INTERVAL_HOURS (0 = off; SPEC 6.10.4).
 BACKUP_PERIOD = float(settings.LORAFORGE_BACKUP_INTERVAL_HOURS * 3600)
 if BACKUP_PERIOD > 0:

@@ -56,9 +56,26 @@ class UsageState(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     version = models.BigIntegerField(default=0)
+    # The changes logged up to this version are gone (pruned, or a bulk load that logs none): a history kept at an
+    # older version cannot catch up from ``UsageChange`` and is loaded again.
+    pruned_through = models.BigIntegerField(db_default=0)  # a database default: the triggers insert the row
 
     def __str__(self) -> str:
         return f"usage version {self.version}"
+
+
+class UsageChange(models.Model):
+    """A generation job whose part of the co-usage history changed at ``version``, logged by the same triggers in
+    the same transaction: a process that keeps the history reads again only the jobs logged since its version
+    (``usage_history.py``). No foreign key: a deleted job is logged too. The oldest rows are pruned
+    (``prune_usage_changes``), and ``UsageState.pruned_through`` says how far."""
+
+    id = models.BigAutoField(primary_key=True)
+    version = models.BigIntegerField(db_index=True)
+    job_id = models.UUIDField()
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} at usage version {self.version}"
 
 
 class SessionKind(models.TextChoices):

@@ -18,7 +18,14 @@ from backups.archive.records import BACKEND_PRIVATE, row_record
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
 from generation.models import GenerationBackend, GenerationResult
 from recommendations.cousage import usage_version
-from recommendations.models import AdapterEmbedding, RecommendationFeedback, RecommendationSession, UserPreference
+from recommendations.models import (
+    AdapterEmbedding,
+    RecommendationFeedback,
+    RecommendationSession,
+    UsageChange,
+    UserPreference,
+)
+from recommendations.usage_history import usage_state
 from tests.analytics.report_jobs import NOW, make_job, rollup_rows
 from tests.backups.apply_archives import adapter_members, apply, dump, folders, merged
 from tests.backups.helpers import job_table_indexes
@@ -119,7 +126,12 @@ def test_jobs_are_inserted_with_links_to_the_matched_adapters_and_rollups_stay_e
     assert suspensions == ([True] if bulk else [])
     assert job_table_indexes() == indexes_before  # a bulk load on SQLite drops the plain indexes and makes them again
     restored = usage_version()
-    assert restored != version  # the co-usage history changed: a process keeping it in memory loads it again
+    assert restored != version  # the co-usage history changed
+    logged = set(UsageChange.objects.filter(version__gt=version).values_list("job_id", flat=True))
+    if bulk:  # no job logged: a history kept in memory is loaded again rather than caught up
+        assert (logged, usage_state().pruned_through) == (set(), restored)
+    else:  # each job logged: a history kept in memory catches up
+        assert logged == {job.pk for job in jobs if job.status == "succeeded"}
     make_job(NOW, "succeeded", seconds=2, adapters=[adapter])  # the triggers are on after the import
     assert rollup_rows()["adapter_days"][0][1:] == (adapter.pk, 2, 2, 0)
     assert usage_version() != restored

@@ -7,18 +7,22 @@ from __future__ import annotations
 import math
 import random
 import time as time_module
+import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import AdapterDayRollup
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
-from recommendations import cousage, cousage_query
+from recommendations import cousage, cousage_query, usage_history
 from recommendations.cousage import co_usage_of, co_usage_with, history_current, usage_version, window_start
 from recommendations.models import UsageState
 from recommendations.scoring import CO_USAGE_DAYS
+from recommendations.services.usage_changes import usage_changes_prune
+from recommendations.usage_triggers import usage_suspended
 from tests.factories import AdapterFactory, link_adapters
 
 pytestmark = pytest.mark.django_db
@@ -79,16 +83,16 @@ def test_jobs_on_the_first_day_count_and_the_day_before_does_not():
     assert result[str(inside.pk)].score == pytest.approx(1 / math.sqrt(1 * 2))
 
 
-def random_history(seed: int) -> list[Any]:
-    """Seven adapters (the last one deleted afterwards) in 40 jobs of every kind, status and age around the
-    window's first day, some linking an adapter twice, five changed afterwards."""
-    rng = random.Random(seed)
-    adapters: list[Any] = [AdapterFactory() for _ in range(7)]
+AGES = [-3 * 86400, -60, 0, 60, 86399, 86400, 40 * 86400]  # seconds after the window's first instant
+
+
+def random_writes(rng: random.Random, adapters: list[Any], jobs: list[Any], count: int) -> None:
+    """``count`` jobs of every kind, status and age around the window's first day, some linking an adapter twice,
+    then five later changes to jobs made before: a job succeeds, fails, moves in time, loses or gains a link, or is
+    deleted."""
     start = first_instant()
-    ages = [-3 * 86400, -60, 0, 60, 86399, 86400, 40 * 86400]  # seconds after the window's first instant
-    jobs = []
-    for _ in range(40):
-        chosen = rng.sample(adapters, rng.randint(1, 4))
+    for _ in range(count):
+        chosen = rng.sample(adapters, rng.randint(1, min(4, len(adapters))))
         if rng.random() < 0.2:
             chosen.append(chosen[0])  # the same adapter twice in one job: the job counts once
         jobs.append(
@@ -96,16 +100,37 @@ def random_history(seed: int) -> list[Any]:
                 chosen,
                 status=rng.choice(["succeeded"] * 4 + ["failed", "cancelled", "running"]),
                 kind=rng.choice(["generation"] * 5 + ["delivery"]),
-                created_at=min(start + timedelta(seconds=rng.choice(ages)), timezone.now()),
+                created_at=min(start + timedelta(seconds=rng.choice(AGES)), timezone.now()),
             )
         )
-    for row in rng.sample(jobs, 5):  # later changes: a job succeeds, fails or moves in time
-        change = rng.choice(["succeeded", "failed", "older", "newer"])
+    for row in rng.sample(jobs, 5):
+        change = rng.choice(["succeeded", "failed", "older", "newer", "unlinked", "linked", "deleted"])
         if change in ("succeeded", "failed"):
             DeliveryJob.objects.filter(pk=row.pk).update(status=change)
-        else:
+        elif change in ("older", "newer"):
             moved = start - timedelta(days=2) if change == "older" else start + timedelta(days=2)
             DeliveryJob.objects.filter(pk=row.pk).update(created_at=moved)
+        elif change == "unlinked":
+            DeliveryJobAdapter.objects.filter(
+                pk__in=DeliveryJobAdapter.objects.filter(job=row).values("pk")[:1]
+            ).delete()
+        elif change == "linked":
+            extra = rng.choice(adapters)
+            position = 1 + max(DeliveryJobAdapter.objects.filter(job=row).values_list("position", flat=True), default=0)
+            DeliveryJobAdapter.objects.create(
+                job=row, adapter=extra, adapter_name=extra.name, sdnext_name=extra.sdnext_name, weight=1.0,
+                position=position,
+            )  # fmt: skip
+        else:
+            DeliveryJob.objects.filter(pk=row.pk).delete()
+            jobs.remove(row)
+
+
+def random_history(seed: int) -> list[Any]:
+    """Seven adapters (the last one deleted afterwards) in 40 jobs and their later changes."""
+    rng = random.Random(seed)
+    adapters: list[Any] = [AdapterFactory() for _ in range(7)]
+    random_writes(rng, adapters, [], 40)
     adapters[-1].delete()  # its links stay, without an adapter
     return adapters[:-1]
 
@@ -164,18 +189,107 @@ def wait_for_history(key: tuple[Any, ...]) -> None:
         time_module.sleep(0.02)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_write_makes_the_history_stale_and_it_is_loaded_again_in_the_background():
+def current_key() -> tuple[Any, ...]:
+    return (usage_version(), window_start(timezone.now()))
+
+
+def no_query_nor_load(monkeypatch) -> None:
+    def refused(*args: Any) -> None:
+        raise AssertionError("the kept history catches up without a query or a load")
+
+    monkeypatch.setattr(cousage, "_query", refused)
+    monkeypatch.setattr(cousage, "_load_in_background", refused)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_kept_history_catches_up_with_every_change_and_answers_as_a_count_of_the_jobs(seed: int, monkeypatch):
+    rng = random.Random(seed)
+    adapters: list[Any] = [AdapterFactory() for _ in range(7)]
+    jobs: list[Any] = []
+    random_writes(rng, adapters, jobs, 25)
+    loaded = history_current()
+    assert loaded is not None
+    no_query_nor_load(monkeypatch)
+    for step in range(2):  # caught up twice: the changes of a caught-up history change again
+        newcomer = AdapterFactory()  # an adapter the loaded history never saw
+        adapters.append(newcomer)
+        random_writes(rng, adapters, jobs, 15)
+        if step == 1:
+            adapters.pop(rng.randrange(len(adapters))).delete()  # its links lose their adapter
+        together = co_usage_of([str(adapter.pk) for adapter in adapters])
+        kept = cousage._state.history
+        assert kept is not None
+        assert kept.key == current_key()
+        assert kept.loaded is loaded.loaded  # caught up, not loaded again
+        assert len(kept.changes) > 0
+        assert_counted(together, adapters)
+
+
+def test_a_write_is_caught_up_at_once():
     target, partner, newcomer = AdapterFactory(), AdapterFactory(), AdapterFactory()
-    job([target, partner])
+    first = DeliveryJob.objects.create(  # an id that ends in zero bytes: found among the loaded jobs anyway
+        id=uuid.UUID(int=0xA1 << 64), kind="generation", mode="sdnext", prompt="p", status="succeeded"
+    )
+    link_adapters(first, [(target, 1.0), (partner, 1.0)])
     history_current()
     assert set(co_usage_with(str(target.pk))) == {str(partner.pk)}
-    kept = cousage._state.history
-    job([target, newcomer])  # the version changes: the kept history is stale
-    assert set(co_usage_with(str(target.pk))) == {str(partner.pk), str(newcomer.pk)}  # from the query, at once
-    wait_for_history((usage_version(), window_start(timezone.now())))
-    assert cousage._state.history is not kept
-    assert set(co_usage_with(str(target.pk))) == {str(partner.pk), str(newcomer.pk)}  # from memory
+    job([target, newcomer])
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk), str(newcomer.pk)}
+    DeliveryJob.objects.filter(pk=first.pk).update(status="failed")
+    assert set(co_usage_with(str(target.pk))) == {str(newcomer.pk)}
+    assert cousage._state.history.key == current_key()
+    assert usage_changes_prune(keep=0) > 0  # nothing left to catch up from: the next change is answered by a query
+    job([target, partner])
+    assert co_usage_with(str(target.pk)) == co_usage_rows_scored(target)
+
+
+def co_usage_rows_scored(target: Any) -> dict[str, Any]:
+    return cousage._scored(cousage_query.co_usage_rows([str(target.pk)], window_start(timezone.now()))).get(
+        str(target.pk), {}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("reason", ["pruned", "too many changes", "restored"])
+def test_a_history_that_cannot_catch_up_is_not_used_and_is_loaded_again(reason: str, monkeypatch):
+    adapters: list[Any] = [AdapterFactory() for _ in range(3)]
+    target, partner, later = adapters
+    job([target, partner])
+    kept = history_current()
+    assert kept is not None
+    job([target, later])
+    job([later, partner])
+    if reason == "pruned":
+        usage_changes_prune(keep=1)
+    elif reason == "too many changes":
+        monkeypatch.setattr(usage_history, "CATCH_UP_MAX_ROWS", 2)  # three rows logged since
+    else:
+        with transaction.atomic(), usage_suspended():  # a restore's bulk load logs no job
+            job([partner, later])
+    expected = {str(partner.pk), str(later.pk)}
+    assert set(co_usage_with(str(target.pk))) == expected  # from the query, at once
+    wait_for_history(current_key())
+    loaded = cousage._state.history
+    assert loaded is not None
+    assert loaded.loaded is not kept.loaded
+    assert set(co_usage_with(str(target.pk))) == expected  # from memory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_history_with_many_changes_is_loaded_again_in_the_background(monkeypatch):
+    target, partner = AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    loaded = history_current()
+    monkeypatch.setattr(cousage, "COMPACT_MIN_CHANGES", 1)
+    monkeypatch.setattr(cousage, "COMPACT_SHARE", 10**9)
+    job([target, partner])
+    assert co_usage_with(str(target.pk))[str(partner.pk)].jobs == 2  # caught up: one change
+    job([target, partner])
+    assert co_usage_with(str(target.pk))[str(partner.pk)].jobs == 3  # two changes: a load starts
+    wait_for_history(current_key())
+    assert cousage._state.history.loaded is not loaded.loaded
+    assert len(cousage._state.history.changes) == 0
+    assert co_usage_with(str(target.pk))[str(partner.pk)].jobs == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -185,16 +299,29 @@ def test_a_history_is_loaded_again_at_most_every_reload_interval(monkeypatch):
     co_usage_with(str(target.pk))
     history_current()
     job([target, later])
-    co_usage_with(str(target.pk))  # stale: a load starts
-    wait_for_history((usage_version(), window_start(timezone.now())))
+    usage_changes_prune(keep=0)
+    co_usage_with(str(target.pk))  # cannot catch up: a load starts
+    wait_for_history(current_key())
     loaded = cousage._state.history
     job([target, last])
+    usage_changes_prune(keep=0)
     assert set(co_usage_with(str(target.pk))) == {str(partner.pk), str(later.pk), str(last.pk)}  # the query
     assert not cousage._state.loading  # within the interval: no second load
     assert cousage._state.history is loaded
     monkeypatch.setattr(cousage, "RELOAD_MIN_SECONDS", 0.0)
     co_usage_with(str(target.pk))
-    wait_for_history((usage_version(), window_start(timezone.now())))
+    wait_for_history(current_key())
+
+
+def test_a_history_of_an_earlier_window_is_not_used(monkeypatch):
+    target, partner, before = AdapterFactory(), AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    job([target, before], created_at=first_instant() - timedelta(hours=1))  # in yesterday's window only
+    history_current(window_start(timezone.now()) - timedelta(days=1))
+    loads: list[Any] = []
+    monkeypatch.setattr(cousage, "_load_in_background", loads.append)
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk)}  # from the query
+    assert loads == [window_start(timezone.now())]  # and today's window is loaded
 
 
 @pytest.mark.django_db(transaction=True)
@@ -203,7 +330,7 @@ def test_a_slow_query_starts_keeping_the_history(monkeypatch):
     job([target, partner])
     monkeypatch.setattr(cousage, "KEEP_AFTER_SECONDS", 0.0)  # every query counts as slow
     assert set(co_usage_with(str(target.pk))) == {str(partner.pk)}
-    wait_for_history((usage_version(), window_start(timezone.now())))
+    wait_for_history(current_key())
 
 
 def test_no_history_is_kept_without_a_version():

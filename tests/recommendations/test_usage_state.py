@@ -5,6 +5,7 @@ PostgreSQL pass runs this file too)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
 from recommendations.cousage import usage_version
-from recommendations.models import UsageState
+from recommendations.models import UsageChange, UsageState
 from recommendations.usage_triggers import install
 from tests.factories import AdapterFactory, link_adapters
 
@@ -22,15 +23,26 @@ pytestmark = pytest.mark.django_db
 
 class Versions:
     def __init__(self) -> None:
-        self.seen = [usage_version()]
+        self.seen = [self.now()]
 
-    def changed(self) -> None:
-        now = usage_version()
+    @staticmethod
+    def now() -> int:
+        version = usage_version()
+        assert version is not None
+        return version
+
+    def changed(self, *jobs: DeliveryJob | uuid.UUID) -> None:
+        """The version moved on, and the log names exactly ``jobs`` since the last version seen."""
+        now = self.now()
         assert now not in self.seen
+        assert now > self.seen[-1]  # the versions follow the commits
+        logged = UsageChange.objects.filter(version__gt=self.seen[-1], version__lte=now)
+        assert set(logged.values_list("job_id", flat=True)) == {getattr(row, "pk", row) for row in jobs}
         self.seen.append(now)
 
     def same(self) -> None:
         assert usage_version() == self.seen[-1]
+        assert not UsageChange.objects.filter(version__gt=self.seen[-1]).exists()
 
 
 def job(*adapters, status: str = "running", kind: str = "generation") -> DeliveryJob:
@@ -55,13 +67,13 @@ def test_a_job_that_succeeds_fails_or_moves_changes_the_version():
     versions.same()
     running.status = "succeeded"
     running.save()  # a model save
-    versions.changed()
+    versions.changed(running)
     DeliveryJob.objects.filter(pk=running.pk).update(progress=1.0)  # nothing counted changed
     versions.same()
     DeliveryJob.objects.filter(pk=running.pk).update(created_at=timezone.now() - timedelta(days=200))
-    versions.changed()
+    versions.changed(running)
     DeliveryJob.objects.filter(pk=running.pk).update(status="failed")  # a queryset update
-    versions.changed()
+    versions.changed(running)
     DeliveryJob.objects.filter(pk=running.pk).update(status="cancelled")  # neither side counted
     versions.same()
 
@@ -78,20 +90,21 @@ def test_links_of_a_succeeded_job_change_the_version_and_others_do_not():
     DeliveryJobAdapter.objects.create(
         job=done, adapter=second, adapter_name="b", sdnext_name="b", weight=1.0, position=5
     )
-    versions.changed()
+    versions.changed(done)
     with connection.cursor() as cursor:  # raw SQL
         table = DeliveryJobAdapter._meta.db_table
         job_id = DeliveryJob._meta.pk.get_db_prep_value(done.pk, connection)
         cursor.execute(f"UPDATE {table} SET weight = 0.5 WHERE job_id = %s", [job_id])  # noqa: S608
-    versions.changed()
+    versions.changed(done)
     third.delete()  # not linked: nothing
     versions.same()
-    second.delete()  # its link loses its adapter (SET NULL)
-    versions.changed()
+    second.delete()  # its links lose their adapter (SET NULL): the delivery's does not count
+    versions.changed(done)
+    done_id = done.pk
     done.delete()  # the job and its links
-    versions.changed()
-    DeliveryJob.objects.create(kind="generation", mode="sdnext", prompt="p", status="succeeded")  # a restore's insert
-    versions.changed()
+    versions.changed(done_id)
+    inserted = DeliveryJob.objects.create(kind="generation", mode="sdnext", prompt="p", status="succeeded")
+    versions.changed(inserted)  # a restore's insert
     assert usage_version() == versions.seen[-1]  # reading it changes nothing
 
 
