@@ -72,13 +72,16 @@ def seed(
     figures |= index_figures()
     rng = np.random.default_rng(3)
     sample = [ids[int(i)] for i in rng.choice(len(ids), size=min(200, len(ids)), replace=False)]
+    asked = set(sample)
+    later = [ids[int(i)] for i in rng.permutation(len(ids)) if ids[int(i)] not in asked][:100]
     words = list(Adapter.objects.filter(pk__in=sample[:50]).values_list("trained_words", flat=True))
     from django.db import connection
 
     key = api_key_create(name="bench").plain_key
     popular = most_used(20)
     connection.close()
-    return figures | {"key": key, "ids": sample, "popular": popular, "triggers": [w[0] for w in words if w]}
+    triggers = [w[0] for w in words if w]
+    return figures | {"key": key, "ids": sample, "later": later, "popular": popular, "triggers": triggers}
 
 
 def seed_jobs(count: int, ids: list[str]) -> dict[str, Any]:
@@ -285,6 +288,7 @@ def main() -> None:
     figures = seed(env, args.count, args.embed_sample, jobs=args.jobs, fresh=args.reuse is None)
     key, port = figures.pop("key"), free_port()
     ids, triggers, popular = figures.pop("ids"), figures.pop("triggers"), figures.pop("popular")
+    later = figures.pop("later")
     server = start_server(env, port)
     try:
         figures["rss_idle_mib"] = rss_mib(server.pid)
@@ -320,6 +324,11 @@ def main() -> None:
             row = run_clients([port], key, scenario, 1, args.duration) | {"scenario": scenario.name}
             rows.append(row)
         figures["rss_after_mib"] = rss_mib(server.pid)
+        # First asks again, of 100 targets never asked, now that whatever the process loads once (the co-usage
+        # history among it) is loaded: what a target's first ask costs in a process that has been serving a while.
+        later_asks = [timed(port, key, "GET", f"/api/v1/recommendations/similar/{pk}") for pk in later]
+        figures["similar_first_ask_later_median_ms"] = float(np.median(later_asks))
+        figures["similar_first_ask_later_p95_ms"] = float(np.percentile(later_asks, 95))
         figures |= after_writes(port, key, ids)
         if popular:
             figures |= while_generating(port, key, popular)

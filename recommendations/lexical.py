@@ -7,12 +7,15 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from recommendations.catalogue import Catalogue, Runs, Update
+from recommendations.products import product, products, rows_view
 from recommendations.triggers import PhraseLookup
 
 WORD_PATTERN = r"\b\w+\b"  # the word vectorizer's tokens
@@ -82,12 +85,14 @@ class LexicalIndex:
             return cached
         scratch = self.scratch()
         if runs is None:
-            similarity = self.block_similarity(RowBlock(self.word, self.char), row, scratch)
+            [similarity] = self.blocks_similarity([RowBlock(self.word, self.char)], row, scratch)
         else:
             similarity = np.zeros(self.word.shape[0])
-            for start, end in runs:
-                block = RowBlock(_rows_view(self.word, start, end), _rows_view(self.char, start, end))
-                similarity[start:end] = self.block_similarity(block, row, scratch)
+            blocks = [
+                RowBlock(rows_view(self.word, start, end), rows_view(self.char, start, end)) for start, end in runs
+            ]
+            for (start, end), values in zip(runs, self.blocks_similarity(blocks, row, scratch), strict=True):
+                similarity[start:end] = values
         similarity.flags.writeable = False
         self._rows.put((row, runs), similarity)
         return similarity
@@ -102,15 +107,24 @@ class LexicalIndex:
 
     def block_similarity(self, block: RowBlock, row: int, scratch: RowScratch) -> np.ndarray:
         """Lexical similarity of each row of ``block`` to catalogue row ``row``: two sparse-times-dense products."""
-        word = _product_with_row(block.word, self.word, row, scratch.word)
-        char = _product_with_row(block.char, self.char, row, scratch.char)
-        return self._combine(word, char)
+        return self.blocks_similarity([block], row, scratch)[0]
+
+    def blocks_similarity(self, blocks: list[RowBlock], row: int, scratch: RowScratch) -> list[np.ndarray]:
+        """``block_similarity`` of each of ``blocks``, their products computed together (``products``: shared with
+        a second thread when large)."""
+        with _scattered(self.word, row, scratch.word), _scattered(self.char, row, scratch.char):
+            found = products(
+                [(block.word, scratch.word) for block in blocks] + [(block.char, scratch.char) for block in blocks]
+            )
+        return [
+            self._combine(word, char) for word, char in zip(found[: len(blocks)], found[len(blocks) :], strict=True)
+        ]
 
     def text_similarity(self, text: str) -> np.ndarray:
         """Lexical similarity of a query text to every row."""
         query = text.lower()
-        word = self.word @ self.word_vectorizer.transform([query]).toarray().ravel()
-        char = self.char @ self.char_vectorizer.transform([query]).toarray().ravel()
+        word = product(self.word, self.word_vectorizer.transform([query]).toarray().ravel())
+        char = product(self.char, self.char_vectorizer.transform([query]).toarray().ravel())
         return self._combine(word, char)
 
     def phrase_cosines(self, query: str) -> np.ndarray:
@@ -167,25 +181,14 @@ class RowScratch:
     char: np.ndarray
 
 
-def _rows_view(matrix: Any, start: int, end: int) -> Any:
-    """Rows ``start:end`` of a CSR matrix sharing its arrays (scipy's slicing, and its constructor given slices of
-    less than half an array, copy them: a family's rows of the char matrix are megabytes)."""
-    from scipy.sparse import csr_matrix
-
-    low, high = int(matrix.indptr[start]), int(matrix.indptr[end])
-    view = csr_matrix((end - start, matrix.shape[1]), dtype=matrix.dtype)
-    view.data, view.indices = matrix.data[low:high], matrix.indices[low:high]
-    view.indptr = matrix.indptr[start : end + 1] - matrix.indptr.dtype.type(low)
-    return view
-
-
-def _product_with_row(block: Any, matrix: Any, row: int, scratch: np.ndarray) -> np.ndarray:
-    """``block @ matrix[row]``, the row scattered into ``scratch`` (all zero before and after)."""
+@contextmanager
+def _scattered(matrix: Any, row: int, scratch: np.ndarray) -> Iterator[None]:
+    """``matrix[row]`` scattered into ``scratch`` (all zero before and after)."""
     start, end = matrix.indptr[row], matrix.indptr[row + 1]
     columns = matrix.indices[start:end]
     scratch[columns] = matrix.data[start:end]
     try:
-        return np.asarray(block @ scratch)
+        yield
     finally:
         scratch[columns] = 0
 

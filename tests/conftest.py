@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -39,12 +40,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 SESSIONS_LEFT_WAIT = 10.0  # seconds a thread still finishing (a background fit, a worker) may take to disconnect
 
 
+_taken_by: dict[int, str] = {}  # PostgreSQL backend pid -> who last took that connection (thread, test, code)
+
+
+def _record_taker(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` (sent on every take from the pool too): remember who took it, so that a session left
+    at teardown names its thread, its test and where it was opened."""
+    if connection.vendor != "postgresql":
+        return
+    root = str(Path(__file__).resolve().parent.parent)
+    here = [
+        frame for frame in traceback.extract_stack()[:-1]
+        if frame.filename.startswith(root) and "site-packages" not in frame.filename
+    ]  # fmt: skip
+    code = " < ".join(f"{Path(frame.filename).name}:{frame.lineno} {frame.name}" for frame in reversed(here[-4:]))
+    test = os.environ.get("PYTEST_CURRENT_TEST", "outside a test")
+    _taken_by[connection.connection.info.backend_pid] = f"{threading.current_thread().name} in {test}: {code}"
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """pytest-django's test databases. Before PostgreSQL's is dropped, the connection pool is closed (as Django's
     teardown does first), and a session some thread still holds is waited for (up to ``SESSIONS_LEFT_WAIT``) and
-    reported with the threads alive: dropping the database fails while one is connected, and that error alone does
-    not say whose it was."""
+    reported with the threads alive and who took it: dropping the database fails while one is connected, and that
+    error alone does not say whose it was."""
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_record_taker, weak=False, dispatch_uid="tests.record_taker")
     yield
     from django.db import connection as default
 
@@ -62,8 +84,11 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
     if first:
         threads = sorted(thread.name for thread in threading.enumerate() if thread is not threading.current_thread())
         state = "still connected" if others else "disconnected within the wait"
+        takers = {session[0]: _taken_by.get(session[0], "not taken through Django") for session in first}
         warnings.warn(
-            f"Sessions on the test database at teardown ({state}): {first}; threads alive: {threads}", stacklevel=2
+            f"Sessions on the test database at teardown ({state}): {first}; threads alive: {threads}; "
+            f"taken by: {takers}",
+            stacklevel=2,
         )
 
 
