@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import pytest
 import requests
+from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
@@ -257,7 +258,16 @@ def test_an_empty_library_shows_the_empty_states(live_server, transactional_db, 
 
 
 def in_thread(work: Callable[[], Any]) -> None:
-    worker = threading.Thread(target=work)
+    """Run ``work`` on a thread of its own, whose database connection is closed after it (left open, it stayed
+    checked out of PostgreSQL's pool until the teardown)."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
     worker.start()
     worker.join()
 
