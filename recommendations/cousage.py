@@ -77,8 +77,10 @@ def _history_current(first_day: date) -> UsageHistory | None:
     state = usage_state()
     if state is None:
         return None
-    if history.version >= state.version:
+    if history.version == state.version:
         return history
+    if history.version > state.version:  # the versions went back (a database restored beneath this process)
+        return None
     with _state.lock:
         history = _state.history
         if history is None or history.key[1] != first_day:
@@ -88,6 +90,7 @@ def _history_current(first_day: date) -> UsageHistory | None:
             if history is None:
                 return None
             _state.history = history
+        # else another thread caught it up meanwhile, to this version or a later one
     if len(history.changes) > max(COMPACT_MIN_CHANGES, history.loaded.jobs.shape[0] // COMPACT_SHARE):
         _load_in_background(first_day)  # the changes cost a little on every ask: fold them into a new load
     return history
@@ -134,13 +137,12 @@ _state = _State()
 
 
 def history_current(first_day: date | None = None) -> UsageHistory | None:
-    """Load the history now (tests, and the background load) and keep it, unless a newer one is kept already."""
+    """Load the history now (tests, and the background load) and keep it. A catch-up that landed meanwhile is
+    replaced: the load is exact at its own version, and the next request catches it up from the log."""
     history = history_load(first_day or window_start(timezone.now()))
     if history is not None:
         with _state.lock:
-            kept = _state.history
-            if kept is None or kept.key[1] != history.key[1] or kept.version <= history.version:
-                _state.history = history
+            _state.history = history
     return history
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.models import AdapterDayRollup
@@ -22,7 +22,7 @@ from recommendations.cousage import co_usage_of, co_usage_with, history_current,
 from recommendations.models import UsageState
 from recommendations.scoring import CO_USAGE_DAYS
 from recommendations.services.usage_changes import usage_changes_prune
-from recommendations.usage_triggers import usage_suspended
+from recommendations.usage_triggers import install, uninstall, usage_suspended
 from tests.factories import AdapterFactory, link_adapters
 
 pytestmark = pytest.mark.django_db
@@ -272,6 +272,27 @@ def test_a_history_that_cannot_catch_up_is_not_used_and_is_loaded_again(reason: 
     loaded = cousage._state.history
     assert loaded is not None
     assert loaded.loaded is not kept.loaded
+    assert set(co_usage_with(str(target.pk))) == expected  # from memory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_version_that_went_back_is_not_trusted_and_the_history_is_loaded_again():
+    """A database restored beneath a running process (a dump of yesterday): its version is lower than the kept
+    history's, and its jobs are not those the history holds."""
+    adapters: list[Any] = [AdapterFactory() for _ in range(3)]
+    target, partner, later = adapters
+    job([target, partner])
+    kept = history_current()
+    assert kept is not None
+    uninstall(connection)  # the restored database's writes: none of them logged
+    try:
+        job([target, later])
+    finally:
+        install(connection)
+    UsageState.objects.update(version=kept.version - 1)
+    expected = {str(partner.pk), str(later.pk)}
+    assert set(co_usage_with(str(target.pk))) == expected  # from the query, at once
+    wait_for_history(current_key())
     assert set(co_usage_with(str(target.pk))) == expected  # from memory
 
 
