@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import pairwise
 from typing import Any
 
@@ -79,7 +79,11 @@ def products(pairs: Sequence[Pair]) -> list[np.ndarray]:
             return [np.asarray(piece @ pairs[index][1]) for index, piece in part]
 
         theirs = executor.submit(compute, pieces[mine:])
-        results = compute(pieces[:mine]) + theirs.result()
+        try:
+            results = compute(pieces[:mine])
+        finally:
+            wait([theirs])  # the helper is idle again before it is released, whatever happened here
+        results += theirs.result()
     finally:
         _helper.idle.release()
     joined: list[list[np.ndarray]] = [[] for _ in pairs]

@@ -103,3 +103,14 @@ def test_openblas_threads_sleep_soon_unless_the_environment_says_otherwise():
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout == "4\n"
     env["OPENBLAS_THREAD_TIMEOUT"] = "10"
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout == "10\n"
+
+
+def test_a_failing_half_releases_the_helper_once_its_own_half_is_done(split_always: SpyHelper):
+    good = matrix(400, 100, 0.2, 5)
+    wrong = matrix(400, 100, 0.2, 6)
+    pairs = [(wrong, np.ones(99, dtype=np.float32)), (good, np.ones(100, dtype=np.float32))]  # the first: a bad shape
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        products(pairs)
+    assert split_always.given  # the helper had its half
+    assert products_module._helper.idle.acquire(blocking=False)  # and is idle again
+    products_module._helper.idle.release()
