@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from analytics.services import resource_sample_record, resource_samples_prune
+from loraforge.celery_config import PRUNE_TASK
 
 RECORD_SAMPLE_TASK = "analytics.record_resource_sample"
 PRUNE_SAMPLES_TASK = "analytics.prune_resource_samples"
@@ -25,15 +26,7 @@ def record_resource_sample() -> int:
     return resource_sample_record().pk
 
 
-@shared_task(
-    name=PRUNE_SAMPLES_TASK,
-    queue="default",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    soft_time_limit=300,
-    time_limit=360,
-)
+@shared_task(name=PRUNE_SAMPLES_TASK, **PRUNE_TASK)
 def prune_resource_samples() -> int:
     """Delete the samples past their retention; returns how many."""
     return resource_samples_prune()

@@ -35,7 +35,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
+def prepare_environment(args: argparse.Namespace, *, database: str = "loraforge_bench") -> dict[str, str]:
+    """The environment of a benchmark's processes: a data folder (``args.reuse`` or a new one) and, with
+    ``args.db == "postgres"``, the PostgreSQL database ``database`` (made again unless reused)."""
     data_dir = args.reuse or Path(tempfile.mkdtemp(prefix="loraforge-bench-"))
     env = {
         **os.environ,
@@ -49,10 +51,10 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         import psycopg
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS loraforge_bench")
-            conn.execute("CREATE DATABASE loraforge_bench")
+            conn.execute(f"DROP DATABASE IF EXISTS {database}")
+            conn.execute(f"CREATE DATABASE {database}")
     if args.db == "postgres":
-        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/loraforge_bench"
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
     else:
         env.pop("DATABASE_URL", None)
     return env

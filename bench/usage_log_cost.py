@@ -13,12 +13,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.adapters_api import prepare_environment  # noqa: E402
 
 VARIANTS = ("logged", "version only", "none")
 
@@ -28,20 +29,8 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--jobs", type=int, default=300, help="jobs per variant")
     args = parser.parse_args()
-    os.environ.update(
-        LORAFORGE_DATA_DIR=tempfile.mkdtemp(prefix="loraforge-bench-"),
-        LORAFORGE_LOG_LEVEL="warning",
-        LORAFORGE_EMBEDDED_WORKER="off",
-        DJANGO_SETTINGS_MODULE="loraforge.settings",
-    )
-    os.environ.pop("DATABASE_URL", None)
-    if args.db == "postgres":
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS loraforge_bench_triggers")
-            conn.execute("CREATE DATABASE loraforge_bench_triggers")
-        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/loraforge_bench_triggers"
+    args.reuse = None
+    os.environ.update(prepare_environment(args, database="loraforge_bench_triggers"))
     import django
 
     django.setup()

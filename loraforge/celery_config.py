@@ -36,6 +36,12 @@ task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_
 # its state in memory: nothing is pickled to a ``celerybeat-schedule`` shelve file.
 # Recovery sweeps every 60 s, sooner when jobs go stale sooner (LORAFORGE_JOB_STALE_SECONDS below 60).
 RECOVERY_PERIOD = float(min(60, settings.LORAFORGE_JOB_STALE_SECONDS))
+# The options of a periodic prune (the tasks named below): redelivered if its worker dies, no result kept, five
+# minutes at most.
+PRUNE_TASK: dict[str, Any] = {
+    "queue": "default", "acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
+    "soft_time_limit": 300, "time_limit": 360,
+}  # fmt: skip
 beat_schedule: dict[str, dict[str, Any]] = {
     "recover-jobs": {  # every registered kind of job (loraforge.jobs.registry)
         "task": "loraforge.recover_jobs",

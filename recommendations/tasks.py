@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from loraforge.celery_config import PRUNE_TASK
+
 EMBEDDINGS_TIME_LIMIT = 6 * 3600
 PRUNE_USAGE_CHANGES_TASK = "recommendations.prune_usage_changes"
 
@@ -28,15 +30,7 @@ def compute_embeddings(job_id: str | None = None) -> None:
         embeddings_job_run(job_id=job_id)
 
 
-@shared_task(
-    name=PRUNE_USAGE_CHANGES_TASK,
-    queue="default",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    soft_time_limit=300,
-    time_limit=360,
-)
+@shared_task(name=PRUNE_USAGE_CHANGES_TASK, **PRUNE_TASK)
 def prune_usage_changes() -> int:
     """Keep the newest rows of the co-usage log of changed jobs; returns how many were deleted."""
     from recommendations.services.usage_changes import usage_changes_prune
