@@ -146,16 +146,24 @@ class StrictSerializerMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
+class CopiedFieldsSerializer(serializers.Serializer):
+    """A serializer whose declared fields are copied for each instance, not rebuilt (the request and query
+    serializers: one is made per request)."""
+
     def get_fields(self) -> dict[str, serializers.Field]:
         """The declared fields, copied for this instance.
 
         DRF deep-copies them, which runs every field's ``__init__`` again (0.65 ms for the adapter serializers, an
-        eighth of a create). A shallow copy is enough for a field: ``bind()`` only sets attributes on the copy, and
-        its validators, messages and choices are only read. Nested serializers, whose state is per instance, are
-        still deep-copied; a list field's child is shared, read-only, like the validators.
+        eighth of a create; 0.3 ms for ``similar``'s query, whose bounded numbers build their validators again). A
+        shallow copy is enough for a field: ``bind()`` only sets attributes on the copy, and its validators,
+        messages and choices are only read. Nested serializers, whose state is per instance, are still deep-copied;
+        a list field's child is shared, read-only, like the validators.
         """
         return {
             name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
             for name, field in self._declared_fields.items()
         }
+
+
+class StrictSerializer(StrictSerializerMixin, CopiedFieldsSerializer):
+    pass

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from loraforge.fields import (
     BoundedJSONObjectField,
+    CopiedFieldsSerializer,
     QueryBooleanField,
     StrictBooleanField,
     StrictCharField,
@@ -45,7 +46,7 @@ def _unit(help_text: str, **kwargs: Any) -> serializers.FloatField:
     return serializers.FloatField(min_value=0, max_value=1, help_text=help_text, **kwargs)
 
 
-class QuerySerializer(serializers.Serializer[Any]):
+class QuerySerializer(CopiedFieldsSerializer):
     """Query parameters: an empty value is the same as leaving the parameter out (SPEC 4.3)."""
 
     def to_internal_value(self, data: Any) -> Any:

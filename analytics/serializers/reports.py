@@ -7,11 +7,12 @@ from typing import Any
 from rest_framework import serializers
 
 from analytics.windows import TIME_RANGE_INVALID, TIME_RANGES
+from loraforge.fields import CopiedFieldsSerializer
 
 LORA_USAGE_LIMIT_MAX = 100
 
 
-class ReportQuerySerializer(serializers.Serializer[Any]):
+class ReportQuerySerializer(CopiedFieldsSerializer):
     """``time_range`` (default ``24h``); an empty value is the same as leaving it out (SPEC 4.3)."""
 
     time_range = serializers.ChoiceField(

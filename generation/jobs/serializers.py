@@ -18,7 +18,7 @@ from deliveries.serializers import (
     ObjectSerializer,
 )
 from generation.results.serializers import ResultReadSerializer, generation_params_of
-from loraforge.fields import QueryBooleanField, StrictCharField
+from loraforge.fields import CopiedFieldsSerializer, QueryBooleanField, StrictCharField
 
 GENERATION_MODES = ("immediate", "deferred")
 RETURN_FORMATS = ("url", "base64", "file_path")
@@ -36,7 +36,7 @@ def _choice(name: str, choices: tuple[str, ...], default: str) -> serializers.Ch
     )
 
 
-class GenerationQuerySerializer(serializers.Serializer[Any]):
+class GenerationQuerySerializer(CopiedFieldsSerializer):
     """The generation query parameters; ``context["default_mode"]`` is ``deferred`` for queue-generation."""
 
     backend = serializers.CharField(

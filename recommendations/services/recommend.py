@@ -103,13 +103,13 @@ def _target_scores(
     index: RecoIndex, adapter: Adapter, pair: tuple[float, float], *, same_base: bool = False
 ) -> tuple[int, engine.Scores]:
     """The target's row and every row's content and co-usage with it (similar and works-well-with); with
-    ``same_base``, the lexical side is computed for the target's family only (the other rows are 0)."""
+    ``same_base``, the lexical and semantic sides are computed for the target's family only (the other rows are 0)."""
     row = _target_row(index, adapter)
     runs = engine.family_runs(index, str(index.catalogue.base_family[row])) if same_base else None
     lexical = index.lexical.row_similarity(row, runs) if index.lexical else np.zeros(len(index.catalogue))
     semantic = None
     if index.semantic is not None and index.semantic.has[row]:
-        semantic = index.semantic.similarity(index.semantic.matrix[row])
+        semantic = index.semantic.similarity(index.semantic.matrix[row], runs)
     scores = engine.content_scores(index, lexical, semantic, pair)
     engine.co_usage_array(index, co_usage_with(str(adapter.pk)), scores)
     return row, scores

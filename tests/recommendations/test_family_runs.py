@@ -1,4 +1,5 @@
-"""``similar`` with ``same_base_only`` (the default) computes the lexical product over the target's base family only:
+"""``similar`` with ``same_base_only`` (the default) computes the lexical and semantic products over the target's base
+family only:
 the snapshot groups rows by family, so a family is one run of rows (plus the unknown/other families, never filtered
 out), and each row in the runs is computed exactly as over every row. What it answers must not change."""
 
@@ -15,7 +16,9 @@ from recommendations.catalogue import catalogue_load, catalogue_update
 from recommendations.index import index_current
 from recommendations.lexical import RowBlock
 from recommendations.services.recommend import recommend_similar
+from recommendations.vectors import SIMILARITY_BLOCK, SemanticMatrix
 from tests.factories import AdapterFactory
+from tests.recommendations.test_index_follow import store_vectors
 
 FAMILIES = ["sdxl", "sd1", "flux1", "sdxl", "unknown", "sdxl", "other", "sd1"]
 STYLES = ["watercolor", "ink", "neon", "pastel", "pixel", "oil", "sketch", "noir"]
@@ -118,10 +121,32 @@ def test_a_row_over_runs_is_the_product_on_those_rows_and_zero_elsewhere():
     assert index.lexical.row_similarity(other, runs) is whole_other  # a row kept whole serves any runs
 
 
+def test_a_semantic_similarity_over_runs_is_the_product_on_those_rows_and_zero_elsewhere():
+    """BLAS computes a slice's last rows with another kernel, so a product over the runs' slices alone would differ
+    in the last bit from the product over every row (in a few rows of these runs)."""
+    rng = np.random.default_rng(5)
+    size = 2 * SIMILARITY_BLOCK + 300
+    matrix = rng.standard_normal((size, 32)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    semantic = SemanticMatrix(matrix=matrix, has=np.ones(size, dtype=bool), dim=32)
+    runs = ((20, 131), (SIMILARITY_BLOCK - 7, SIMILARITY_BLOCK + 61), (size - 99, size - 98), (size - 45, size))
+    inside = np.zeros(size, dtype=bool)
+    for start, end in runs:
+        inside[start:end] = True
+    for row in (0, 20, 130, SIMILARITY_BLOCK, size - 1):
+        whole = semantic.similarity(matrix[row])
+        over_runs = semantic.similarity(matrix[row], runs)
+        assert over_runs.dtype == whole.dtype
+        assert np.array_equal(over_runs[inside], whole[inside])  # bit for bit
+        assert not over_runs[~inside].any()
+        assert whole[~inside].any()  # the rows left out would have had values
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("diversify", [True, False])
 def test_similar_answers_as_it_would_over_every_row(monkeypatch, diversify):
     adapters = mixed_catalogue()
+    store_vectors(adapters[:36])  # both sides, and rows without a vector
     options: dict[str, Any] = {"limit": 12, "similarity_threshold": 0.0, "diversify_results": diversify}
     used: list[Any] = []
     family_runs = engine.family_runs
@@ -137,6 +162,7 @@ def test_similar_answers_as_it_would_over_every_row(monkeypatch, diversify):
     monkeypatch.setattr(engine, "family_runs", lambda index, family: None)
     index_current(force=True)  # no row kept from the restricted asks
     whole = [recommend_similar(adapter=adapter, record=False, **options) for adapter in adapters]
+    assert all(answer["recommendation_config"]["semantic_enabled"] for answer in restricted)
     for ours, theirs in zip(restricted, whole, strict=True):
         assert ours["total_candidates"] == theirs["total_candidates"]
         assert ours["recommendations"] == theirs["recommendations"]
