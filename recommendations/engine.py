@@ -3,7 +3,6 @@ terms, preferences and feedback, vectorised over every candidate; the items retu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, SupportsFloat
@@ -14,7 +13,7 @@ from django.utils import timezone
 
 from loraforge.prepared import PreparedQuery
 from recommendations.catalogue import Catalogue, Runs
-from recommendations.cousage import CoUsage
+from recommendations.cousage import Partners
 from recommendations.index import RecoIndex
 from recommendations.lexical import LexicalIndex, RowBlock
 from recommendations.models import EXCLUDING_FEEDBACK, RecommendationFeedback, UserPreference
@@ -43,8 +42,11 @@ class Scores:
     semantic: np.ndarray | None  # None when no semantic similarity was computed
     semantic_rows: np.ndarray  # bool: the row's content used its semantic similarity
     co_usage: np.ndarray
-    co_usage_jobs: dict[int, int] = field(default_factory=dict)
     extra: np.ndarray | None = None  # added to the final score (style preference)
+    co_usage_jobs: np.ndarray = field(init=False)  # int per row: n_ab, summed over the targets
+
+    def __post_init__(self) -> None:
+        self.co_usage_jobs = np.zeros(len(self.co_usage), dtype=np.int64)
 
 
 @dataclass
@@ -79,13 +81,15 @@ def content_scores(
     )
 
 
-def co_usage_array(index: RecoIndex, co_usage: Mapping[str, CoUsage], scores: Scores, *, share: float = 1.0) -> None:
-    """Add ``share`` x co-usage to the scores (for-prompt averages over its active adapters)."""
-    for adapter_id, value in co_usage.items():
-        row = index.catalogue.position.get(adapter_id)
-        if row is not None:
-            scores.co_usage[row] += share * value.score
-            scores.co_usage_jobs[row] = scores.co_usage_jobs.get(row, 0) + value.jobs
+def co_usage_array(index: RecoIndex, partners: Partners, scores: Scores, *, share: float = 1.0) -> None:
+    """Add ``share`` x co-usage to the scores (for-prompt averages over its active adapters), and the jobs counted."""
+    if not len(partners):
+        return
+    rows = partners.rows_in(index.catalogue.position)
+    known = rows >= 0  # a partner the snapshot does not have yet
+    rows = rows[known]  # each partner once, so the additions below never meet the same row twice
+    scores.co_usage[rows] += share * partners.scores[known]
+    scores.co_usage_jobs[rows] += partners.jobs[known]
 
 
 # The reads every recommendation makes, compiled once (compiling them cost more than SQLite takes to answer them).
@@ -234,6 +238,21 @@ def ranked(
     return [int(row) for row in rows[order]]
 
 
+def by_co_usage(index: RecoIndex, rows: np.ndarray, co_usage: np.ndarray, final: np.ndarray, limit: int) -> list[int]:
+    """The first ``limit`` of ``rows`` by reported co-usage desc, then reported final desc, then name
+    (works-well-with). A popular target has thousands of partners: only the rows within two reported steps of the
+    ``limit``-th largest co-usage are sorted, since a row further below reports a lower co-usage than every one of
+    the first ``limit`` (a reported value is within half a step of the score)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) > limit:
+        kth = np.partition(co_usage[rows], len(rows) - limit)[len(rows) - limit]
+        rows = rows[co_usage[rows] >= kth - 2 * 10.0**-REPORTED_DIGITS]
+    name_rank = index.catalogue.name_rank
+    return sorted(
+        (int(row) for row in rows), key=lambda r: (-reported(co_usage[r]), -reported(final[r]), name_rank[r])
+    )[:limit]
+
+
 def diversified(lexical: LexicalIndex | None, rows: list[int], final: np.ndarray, limit: int) -> list[int]:
     """Greedy re-ranking: each pick maximises ``final - 0.1*(max lexical similarity to the picked items)`` at the
     reported precision, the first in rank order among equals (so the first pick is the first ranked). Only rows
@@ -324,7 +343,7 @@ def explanation(
         base = catalogue.metadata[row]["base_model"]
         if base and base == catalogue.metadata[target_row]["base_model"]:
             parts.append(f"Same base model ({base})")
-    jobs = scores.co_usage_jobs.get(row)
+    jobs = int(scores.co_usage_jobs[row])
     if jobs:
         parts.append(f"Often used together ({jobs} job{'' if jobs == 1 else 's'})")
     for kind, value in adjustments.preference_matches(row):

@@ -300,11 +300,7 @@ def recommend_works_well_with(*, adapter: Adapter, limit: int = 10, record: bool
     mask = engine.candidate_mask(index, exclude=excluded, active_only=False) & (scores.co_usage > 0)
     adjustments = engine.adjustments_load(index)
     final = engine.final_scores(index, scores, adjustments, weights)
-    name_rank = index.catalogue.name_rank
-    rows = sorted(
-        (int(r) for r in np.flatnonzero(mask)),
-        key=lambda r: (-engine.reported(scores.co_usage[r]), -engine.reported(final[r]), name_rank[r]),
-    )[:limit]
+    rows = engine.by_co_usage(index, np.flatnonzero(mask), scores.co_usage, final, limit)
     items = _target_items(index, rows, row, final=final, scores=scores, adjustments=adjustments, weights=weights)
     outcome = Outcome(
         SessionKind.WORKS_WELL_WITH, context_key, items, int(mask.sum()), pair, limit, scores.semantic is not None,

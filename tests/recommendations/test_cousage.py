@@ -8,6 +8,7 @@ import math
 import random
 import time as time_module
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -18,7 +19,14 @@ from django.utils import timezone
 from analytics.models import AdapterDayRollup
 from deliveries.models import DeliveryJob, DeliveryJobAdapter
 from recommendations import cousage, cousage_query, usage_history
-from recommendations.cousage import co_usage_of, co_usage_with, history_current, usage_version, window_start
+from recommendations.cousage import (
+    CoUsage,
+    co_usage_of,
+    co_usage_with,
+    history_current,
+    usage_version,
+    window_start,
+)
 from recommendations.models import UsageState
 from recommendations.scoring import CO_USAGE_DAYS
 from recommendations.services.usage_changes import usage_changes_prune
@@ -135,7 +143,7 @@ def random_history(seed: int) -> list[Any]:
     return adapters[:-1]
 
 
-def assert_counted(together: dict[str, dict[str, Any]], adapters: list[Any]) -> None:
+def assert_counted(together: Mapping[str, Mapping[str, CoUsage]], adapters: list[Any]) -> None:
     for adapter in adapters:
         expected = counted(str(adapter.pk))
         result = answered(str(adapter.pk))
@@ -243,7 +251,7 @@ def test_a_write_is_caught_up_at_once():
     assert co_usage_with(str(target.pk)) == co_usage_rows_scored(target)
 
 
-def co_usage_rows_scored(target: Any) -> dict[str, Any]:
+def co_usage_rows_scored(target: Any) -> Mapping[str, CoUsage]:
     return cousage._scored(cousage_query.co_usage_rows([str(target.pk)], window_start(timezone.now()))).get(
         str(target.pk), {}
     )
