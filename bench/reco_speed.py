@@ -12,8 +12,9 @@ vectors stored with their current text hash, which costs a request exactly what 
 ``--jobs N`` adds a generation history: N jobs of the last 30 days (90 % succeeded), each with 2-4 adapters drawn
 by a long-tailed popularity (weight ``1 / rank**0.8``: a few adapters are in thousands of jobs, most in a few), so
 ``similar`` and ``works-well-with`` pay their co-usage as a library in use does. The 20 most used adapters are then
-asked as targets too (``similar_popular_*``), and the 5 most used as for-prompt's active adapters
-(``for_prompt_popular_active_ms``); the ``for-prompt, 5 active`` scenario activates 5 of the sampled adapters.
+asked as targets too (``similar_popular_*``, ``works_well_with_popular_median_ms``), and the 5 most used as
+for-prompt's active adapters (``for_prompt_popular_active_ms``); the ``for-prompt, 5 active`` scenario activates 5 of
+the sampled adapters.
 Last, ``similar_while_generating_*`` asks them again while jobs keep succeeding (one before each ask).
 """
 
@@ -308,6 +309,8 @@ def main() -> None:
             asks = [timed(port, key, "GET", f"/api/v1/recommendations/similar/{pk}") for pk in popular]
             figures["similar_popular_median_ms"] = float(np.median(asks))
             figures["similar_popular_max_ms"] = float(np.max(asks))
+            asks = [timed(port, key, "GET", f"/api/v1/recommendations/works-well-with/{pk}") for pk in popular]
+            figures["works_well_with_popular_median_ms"] = float(np.median(asks))
             busy = json.dumps({"prompt": PROMPT, "active_loras": popular[:5]}).encode()
             asks = [timed(port, key, "POST", "/api/v1/recommendations/for-prompt", busy) for _ in range(20)]
             figures["for_prompt_popular_active_ms"] = float(np.median(asks))
