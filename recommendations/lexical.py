@@ -22,6 +22,7 @@ WORD_PATTERN = r"\b\w+\b"  # the word vectorizer's tokens
 WORD_MAX_FEATURES = 50_000
 CHAR_MAX_FEATURES = 100_000
 ROW_CACHE_BYTES = 32 * 2**20  # lexical rows kept per index: 419 at 10,000 adapters, 41 at 100,000
+ROWS_WHOLE_SHARE = 4  # ``rows_similarity`` of more than a quarter of the rows computes the whole row
 
 
 def _word_vectorizer() -> Any:
@@ -96,6 +97,17 @@ class LexicalIndex:
         similarity.flags.writeable = False
         self._rows.put((row, runs), similarity)
         return similarity
+
+    def rows_similarity(self, row: int, rows: np.ndarray) -> np.ndarray:
+        """``row_similarity(row)[rows]`` for a few rows (works-well-with's partners): from the whole row when it is
+        kept, else from those rows alone, each computed exactly as over every row. Past a quarter of the catalogue
+        the whole row is computed (and kept): extracting the rows would cost about as much."""
+        cached = self._rows.get((row, None))
+        if cached is None and len(rows) * ROWS_WHOLE_SHARE > self.word.shape[0]:
+            cached = self.row_similarity(row)
+        if cached is not None:
+            return cached[rows]
+        return self.block_similarity(self.block(rows), row, self.scratch())
 
     def block(self, rows: np.ndarray) -> RowBlock:
         """Rows ``rows`` of both matrices, for ``block_similarity``."""

@@ -61,26 +61,34 @@ class SemanticMatrix:
         same to the last bit whichever rows are asked."""
         import numpy as np
 
+        if runs is None:
+            return self._blocks(query, range(0, len(self.matrix), SIMILARITY_BLOCK))
+        starts: set[int] = set()
+        for start, end in runs:
+            starts.update(range(start - start % SIMILARITY_BLOCK, end, SIMILARITY_BLOCK))
+        similarity = self._blocks(query, sorted(starts))
+        inside = np.zeros(len(similarity), dtype=bool)  # the blocks' rows outside the runs
+        for start, end in runs:
+            inside[start:end] = True
+        similarity[~inside] = 0.0
+        return similarity
+
+    def similarity_at(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``similarity(query)[rows]``, from the blocks that hold ``rows`` only (works-well-with's partners)."""
+        import numpy as np
+
+        starts = np.unique(np.asarray(rows, dtype=np.int64) // SIMILARITY_BLOCK) * SIMILARITY_BLOCK
+        return self._blocks(query, starts.tolist())[rows]
+
+    def _blocks(self, query: np.ndarray, starts: Iterable[int]) -> np.ndarray:
+        """The similarity of the blocks starting at ``starts``, 0 in the others."""
+        import numpy as np
+
         query = query.astype(np.float32)
         similarity = np.zeros(len(self.matrix), dtype=np.float32)
-        if runs is None:
-            starts: Iterable[int] = range(0, len(self.matrix), SIMILARITY_BLOCK)
-        else:
-            starts = sorted(
-                {
-                    block
-                    for start, end in runs
-                    for block in range(start - start % SIMILARITY_BLOCK, end, SIMILARITY_BLOCK)
-                }
-            )
         for start in starts:
             end = start + SIMILARITY_BLOCK
             np.clip(self.matrix[start:end] @ query, 0.0, 1.0, out=similarity[start:end])
-        if runs is not None:  # the blocks' rows outside the runs
-            inside = np.zeros(len(similarity), dtype=bool)
-            for start, end in runs:
-                inside[start:end] = True
-            similarity[~inside] = 0.0
         return similarity
 
 

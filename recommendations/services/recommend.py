@@ -115,6 +115,28 @@ def _target_scores(
     return row, scores
 
 
+def _partner_scores(index: RecoIndex, adapter: Adapter, pair: tuple[float, float]) -> tuple[int, engine.Scores]:
+    """works-well-with's ``_target_scores``: it returns only the adapters used with the target, so their content is
+    the only content computed (the other rows are 0), each row's exactly as over every row. A target used with none
+    costs no product at all."""
+    row = _target_row(index, adapter)
+    size = len(index.catalogue)
+    partners = co_usage_with(str(adapter.pk))
+    rows = partners.rows_in(index.catalogue.position)
+    rows = np.sort(rows[rows >= 0])
+    lexical = np.zeros(size)
+    if index.lexical is not None and len(rows):
+        lexical[rows] = index.lexical.rows_similarity(row, rows)
+    semantic = None
+    if index.semantic is not None and index.semantic.has[row]:
+        semantic = np.zeros(size, dtype=np.float32)
+        if len(rows):
+            semantic[rows] = index.semantic.similarity_at(index.semantic.matrix[row], rows)
+    scores = engine.content_scores(index, lexical, semantic, pair)
+    engine.co_usage_array(index, partners, scores)
+    return row, scores
+
+
 def _target_items(
     index: RecoIndex, rows: list[int], target_row: int, *, final: np.ndarray, scores: engine.Scores,
     adjustments: engine.Adjustments, weights: Weights,
@@ -294,7 +316,7 @@ def recommend_works_well_with(*, adapter: Adapter, limit: int = 10, record: bool
     weights = weights_in_force()
     pair = weights.content_pair()
     index = index_current()
-    row, scores = _target_scores(index, adapter, pair)
+    row, scores = _partner_scores(index, adapter, pair)
     context_key = f"cousage:{adapter.pk}"
     excluded = engine.excluded_for_context(context_key) | {str(adapter.pk)}
     mask = engine.candidate_mask(index, exclude=excluded, active_only=False) & (scores.co_usage > 0)
