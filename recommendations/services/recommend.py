@@ -91,20 +91,23 @@ def _response(outcome: Outcome, weights: Weights, started: float, *, record: boo
     }
 
 
-def _target_row(index: RecoIndex, adapter: Adapter) -> int:
+def _index_with(adapter: Adapter) -> tuple[RecoIndex, int]:
+    """The current index and the target's row in it. A target created after the index's fingerprint was read is not
+    in it: the index follows it then, and the request uses that one throughout (a row is a position in its own
+    index only)."""
+    index = index_current()
     row = index.catalogue.position.get(str(adapter.pk))
-    if row is None:  # created after the fingerprint was read: the index follows it now
+    if row is None:
         index = index_current()
         row = index.catalogue.position[str(adapter.pk)]
-    return row
+    return index, row
 
 
 def _target_scores(
-    index: RecoIndex, adapter: Adapter, pair: tuple[float, float], *, same_base: bool = False
-) -> tuple[int, engine.Scores]:
-    """The target's row and every row's content and co-usage with it (similar and works-well-with); with
-    ``same_base``, the lexical and semantic sides are computed for the target's family only (the other rows are 0)."""
-    row = _target_row(index, adapter)
+    index: RecoIndex, row: int, adapter: Adapter, pair: tuple[float, float], *, same_base: bool = False
+) -> engine.Scores:
+    """Every row's content and co-usage with the target at ``row`` (similar); with ``same_base``, the lexical and
+    semantic sides are computed for the target's family only (the other rows are 0)."""
     runs = engine.family_runs(index, str(index.catalogue.base_family[row])) if same_base else None
     lexical = index.lexical.row_similarity(row, runs) if index.lexical else np.zeros(len(index.catalogue))
     semantic = None
@@ -112,14 +115,13 @@ def _target_scores(
         semantic = index.semantic.similarity(index.semantic.matrix[row], runs)
     scores = engine.content_scores(index, lexical, semantic, pair)
     engine.co_usage_array(index, co_usage_with(str(adapter.pk)), scores)
-    return row, scores
+    return scores
 
 
-def _partner_scores(index: RecoIndex, adapter: Adapter, pair: tuple[float, float]) -> tuple[int, engine.Scores]:
+def _partner_scores(index: RecoIndex, row: int, adapter: Adapter, pair: tuple[float, float]) -> engine.Scores:
     """works-well-with's ``_target_scores``: it returns only the adapters used with the target, so their content is
     the only content computed (the other rows are 0), each row's exactly as over every row. A target used with none
     costs no product at all."""
-    row = _target_row(index, adapter)
     size = len(index.catalogue)
     partners = co_usage_with(str(adapter.pk))
     rows = partners.rows_in(index.catalogue.position)
@@ -134,7 +136,7 @@ def _partner_scores(index: RecoIndex, adapter: Adapter, pair: tuple[float, float
             semantic[rows] = index.semantic.similarity_at(index.semantic.matrix[row], rows)
     scores = engine.content_scores(index, lexical, semantic, pair)
     engine.co_usage_array(index, partners, scores)
-    return row, scores
+    return scores
 
 
 def _target_items(
@@ -166,8 +168,8 @@ def recommend_similar(
     started = time.perf_counter()
     weights = weights_in_force()
     pair = weights.content_pair(weight_semantic, weight_lexical)
-    index = index_current()
-    row, scores = _target_scores(index, adapter, pair, same_base=same_base_only)
+    index, row = _index_with(adapter)
+    scores = _target_scores(index, row, adapter, pair, same_base=same_base_only)
     context_key = f"similar:{adapter.pk}"
     excluded = engine.excluded_for_context(context_key) | {str(adapter.pk)}
     mask = engine.candidate_mask(index, exclude=excluded, active_only=active_only)
@@ -315,8 +317,8 @@ def recommend_works_well_with(*, adapter: Adapter, limit: int = 10, record: bool
     started = time.perf_counter()
     weights = weights_in_force()
     pair = weights.content_pair()
-    index = index_current()
-    row, scores = _partner_scores(index, adapter, pair)
+    index, row = _index_with(adapter)
+    scores = _partner_scores(index, row, adapter, pair)
     context_key = f"cousage:{adapter.pk}"
     excluded = engine.excluded_for_context(context_key) | {str(adapter.pk)}
     mask = engine.candidate_mask(index, exclude=excluded, active_only=False) & (scores.co_usage > 0)

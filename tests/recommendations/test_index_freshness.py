@@ -94,3 +94,26 @@ def test_a_change_costs_a_rebuild_in_the_cache_hit_rate(api):
     AdapterFactory(name="Harbour at Dusk")
     api.get(f"{BASE}/similar/{target.pk}")  # rebuilt: 1 of 3
     assert api.get(f"{BASE}/stats").json()["cache_hit_rate"] == pytest.approx(2 / 4, abs=1e-4)  # stats: 2 of 4
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("operation", ["similar", "works-well-with"])
+def test_a_target_newer_than_the_index_read_is_answered_from_the_index_that_holds_it(monkeypatch, operation):
+    """The index is read, then the target turns out to be newer than it (created after its fingerprint was read):
+    the request uses the index that follows it, for the target's row and every other row alike."""
+    from recommendations.index import index_current
+    from recommendations.services import recommend
+    from tests.recommendations.test_algorithms import job
+
+    older = [AdapterFactory(name=f"Ink Harbour {n}", description="ink wash harbour at dusk") for n in range(6)]
+    stale = index_current(semantic=False)
+    target = AdapterFactory(name="Ink Harbour Target", description="ink wash harbour at dawn")
+    job(target, older[2])
+    asks = iter([stale])
+    monkeypatch.setattr(recommend, "index_current", lambda **kwargs: next(asks, None) or index_current(**kwargs))
+    ask = recommend.recommend_similar if operation == "similar" else recommend.recommend_works_well_with
+    answer = ask(adapter=target, record=False)
+    monkeypatch.undo()
+    expected = ask(adapter=target, record=False)
+    assert answer["recommendations"] == expected["recommendations"]
+    assert answer["recommendations"]  # something was compared
