@@ -10,6 +10,7 @@ of the hybrid top 5 gets ``negative`` feedback in its session, and the query is 
 
     .venv/bin/python -m bench.reco_quality                   # the report
     .venv/bin/python -m bench.reco_quality --sweep           # also the semantic-weight sweep
+    LORAFORGE_EMBEDDING_MODEL=/path/to/model .venv/bin/python -m bench.reco_quality   # another sentence model
 """
 
 from __future__ import annotations
@@ -157,9 +158,12 @@ def main() -> None:
     prompts = dataset["prompts"]
     started = time.perf_counter()
     report = embeddings_compute(adapter_ids=[str(pk) for pk in Adapter.objects.values_list("pk", flat=True)])
+    from recommendations.encoder import model_name
+
     print(
         f"{len(family_of)} adapters in {len(dataset['families'])} families, {len(prompts)} prompts; "
-        f"embedded {report.processed_count} in {time.perf_counter() - started:.1f} s ({report.device})"
+        f"embedded {report.processed_count} in {time.perf_counter() - started:.1f} s "
+        f"({model_name() or 'no model'}, {report.device})"
     )
     from recommendations.weights import weights_in_force
 

@@ -102,6 +102,10 @@ def index_current(*, force: bool = False, semantic: bool = True) -> RecoIndex:
         with _state.lock:
             index = _state.index
             if force or index is None or index.fingerprint != fingerprint:
+                if index is None:  # the process's first index: a large co-usage history is loaded with it
+                    from recommendations.cousage import history_prepare
+
+                    history_prepare()
                 index = _build(fingerprint) if force or index is None else _follow(index, fingerprint)
                 _state.index = index
                 rebuilt = True

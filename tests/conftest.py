@@ -122,6 +122,7 @@ def _co_usage_history_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from recommendations import cousage
 
     monkeypatch.setattr(cousage, "KEEP_AFTER_SECONDS", float("inf"))
+    monkeypatch.setattr(cousage, "WARM_MIN_LINKS", 10**12)  # nor with a process's first index
     cousage.history_reset()
     yield
     cousage.history_reset()

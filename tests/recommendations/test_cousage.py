@@ -27,6 +27,7 @@ from recommendations.cousage import (
     usage_version,
     window_start,
 )
+from recommendations.index import index_current, index_is_current, index_reset
 from recommendations.models import UsageState
 from recommendations.scoring import CO_USAGE_DAYS
 from recommendations.services.usage_changes import usage_changes_prune
@@ -365,3 +366,57 @@ def test_a_slow_query_starts_keeping_the_history(monkeypatch):
 def test_no_history_is_kept_without_a_version():
     UsageState.objects.all().delete()  # as ``flush`` leaves it: no trigger can be trusted
     assert history_current() is None
+
+
+def first_index_built() -> None:
+    index_reset()
+    index_current(semantic=False)
+
+
+def test_a_large_history_is_loaded_with_the_processes_first_index_in_its_request(monkeypatch):
+    target, partner, other = AdapterFactory(), AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    job([target, other], status="failed")  # stored links count, whatever their job: 4 here
+    monkeypatch.setattr(cousage, "WARM_MIN_LINKS", 3)
+    no_query_nor_load(monkeypatch)  # loaded in the request that builds the index, not in a thread
+    first_index_built()
+    assert cousage._state.history is not None
+    assert cousage._state.history.key == current_key()
+    assert not cousage._state.loading
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk)}  # answered from it: ``_query`` refuses
+
+
+def test_a_history_of_at_most_the_threshold_is_not_loaded_with_the_first_index(monkeypatch):
+    target, partner = AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    job([target, partner])
+    monkeypatch.setattr(cousage, "WARM_MIN_LINKS", 4)  # exactly 4 links
+    first_index_built()
+    assert cousage._state.history is None
+
+
+def test_only_the_first_index_loads_the_history(monkeypatch):
+    target, partner = AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    first_index_built()  # the fixture's threshold: nothing loaded
+    monkeypatch.setattr(cousage, "WARM_MIN_LINKS", 0)
+    AdapterFactory()  # the catalogue changed: the index follows it
+    index_current(semantic=False)
+    assert cousage._state.history is None
+
+
+def test_a_history_that_fails_to_load_with_the_first_index_leaves_the_index_and_the_queries(monkeypatch, caplog):
+    target, partner = AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    monkeypatch.setattr(cousage, "WARM_MIN_LINKS", 0)
+
+    def broken(first_day: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(cousage, "history_load", broken)
+    first_index_built()
+    assert index_is_current()
+    assert cousage._state.history is None
+    assert not cousage._state.loading
+    assert "Loading the co-usage history failed" in caplog.text
+    assert set(co_usage_with(str(target.pk))) == {str(partner.pk)}  # from the query
