@@ -102,7 +102,10 @@ def index_current(*, force: bool = False, semantic: bool = True) -> RecoIndex:
         with _state.lock:
             index = _state.index
             if force or index is None or index.fingerprint != fingerprint:
-                if index is None:  # the process's first index: a large co-usage history is loaded with it
+                if index is None and semantic and not force:
+                    # the process's first index, for a request that scores (similar, works-well-with, for-prompt,
+                    # the admin's panel: they read co-usage; by-trigger, stats and a forced rebuild do not): a
+                    # large co-usage history is loaded with it
                     from recommendations.cousage import history_prepare
 
                     history_prepare()

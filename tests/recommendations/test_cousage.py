@@ -30,6 +30,7 @@ from recommendations.cousage import (
 from recommendations.index import index_current, index_is_current, index_reset
 from recommendations.models import UsageState
 from recommendations.scoring import CO_USAGE_DAYS
+from recommendations.services.recommend import recommend_by_trigger
 from recommendations.services.usage_changes import usage_changes_prune
 from recommendations.usage_triggers import install, uninstall, usage_suspended
 from tests.factories import AdapterFactory, link_adapters
@@ -370,7 +371,7 @@ def test_no_history_is_kept_without_a_version():
 
 def first_index_built() -> None:
     index_reset()
-    index_current(semantic=False)
+    index_current()  # as a request that scores asks for it
 
 
 def test_a_large_history_is_loaded_with_the_processes_first_index_in_its_request(monkeypatch):
@@ -401,7 +402,20 @@ def test_only_the_first_index_loads_the_history(monkeypatch):
     first_index_built()  # the fixture's threshold: nothing loaded
     monkeypatch.setattr(cousage, "WARM_MIN_LINKS", 0)
     AdapterFactory()  # the catalogue changed: the index follows it
-    index_current(semantic=False)
+    index_current()
+    assert cousage._state.history is None
+
+
+@pytest.mark.parametrize("asked", ["by-trigger", "rebuild"])
+def test_a_first_index_for_a_request_that_reads_no_co_usage_loads_no_history(asked: str, monkeypatch):
+    target, partner = AdapterFactory(), AdapterFactory()
+    job([target, partner])
+    monkeypatch.setattr(cousage, "WARM_MIN_LINKS", 0)
+    index_reset()
+    if asked == "by-trigger":
+        recommend_by_trigger(trigger_query="anything", limit=5)
+    else:  # the index rebuild endpoint, and an embeddings job without the model in a worker
+        index_current(force=True, semantic=False)
     assert cousage._state.history is None
 
 
