@@ -14,12 +14,13 @@ import threading
 import time as time_module
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.models import DeliveryJobAdapter
@@ -272,8 +273,12 @@ def _load_in_thread(first_day: date) -> None:
 
 
 def _load(first_day: date) -> None:
+    # Inside a caller's transaction (``history_prepare`` under the admin's change page), a savepoint: a load that
+    # fails on PostgreSQL leaves that transaction usable. Never a transaction of its own: on SQLite that would take
+    # the write lock for the whole read.
     try:
-        history_current(first_day)
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            history_current(first_day)
     except Exception:  # the queries answer meanwhile
         logger.exception("Loading the co-usage history failed")
     finally:
